@@ -1,0 +1,45 @@
+# MedLab: `make course` runs every lab and writes build/report.md; `make test` runs every test.
+PYTHON  ?= python3
+PROFILE ?= default
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.medlab-installed
+PIP     := $(BIN)/python -m pip --disable-pip-version-check
+
+.PHONY: help install course test test-fast lab strip constraints clean
+
+help:
+	@echo "make course   execute every lab into build/ and write build/report.md (PROFILE=smoke|default|full)"
+	@echo "make test     unit tests and every lab executed and replayed (about 10 minutes on 2 CPU cores)"
+	@echo "make lab      open JupyterLab on notebooks/"
+	@echo "make test-fast  the same tests with the labs in the smoke profile (for quick iteration)"
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -c constraints.txt -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name medlab --display-name "Python (MedLab)" >/dev/null
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+course: $(STAMP)
+	$(BIN)/python -m medlab.course run --profile $(PROFILE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	MEDLAB_PROFILE=smoke $(BIN)/python -m pytest
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+strip: $(STAMP)
+	$(BIN)/python -m medlab.course strip notebooks/*.ipynb
+
+constraints: $(STAMP)
+	@{ head -n 2 constraints.txt; $(PIP) freeze --exclude-editable | grep -v '^medlab'; } > constraints.txt.new
+	@mv constraints.txt.new constraints.txt
+
+clean:
+	rm -rf build

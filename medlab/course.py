@@ -1,0 +1,195 @@
+"""Execute the labs with papermill and write the course report (what ``make course`` runs).
+
+From the command line::
+
+    python -m medlab.course run --profile default          # every lab
+    python -m medlab.course run 00_orientation --profile smoke
+    python -m medlab.course strip notebooks/*.ipynb        # clear outputs before committing
+
+Executed copies go to ``build/executed/``, each lab's results to ``build/results/`` and the
+summary to ``build/report.md`` and ``build/report.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from medlab import report
+from medlab.runtime import PROFILES, check_profile
+
+KERNEL_NAME = "medlab"
+"""Kernel that ``make`` registers for the project's virtual environment."""
+
+
+class NotebookError(RuntimeError):
+    """A notebook cannot be executed as a lab (e.g. it has no ``parameters`` cell)."""
+
+
+def find_notebooks(folder: Path) -> list[Path]:
+    """The lab notebooks in ``folder`` (not in sub-folders), sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no notebook folder at {folder}")
+    return sorted(p for p in folder.glob("*.ipynb") if p.is_file())
+
+
+def parameters_cell(nb: nbformat.NotebookNode) -> int:
+    """Index of the cell tagged ``parameters``; a ``NotebookError`` if there is none or several."""
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not tagged:
+        raise NotebookError("no cell is tagged 'parameters', so papermill could not set PROFILE/SEED/DEVICE")
+    if len(tagged) > 1:
+        raise NotebookError(f"cells {tagged} are all tagged 'parameters'; tag exactly one")
+    return tagged[0]
+
+
+def strip_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Remove outputs, execution counts and volatile metadata in place; return ``nb``."""
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k in ("tags",)}
+    nb.metadata = {k: v for k, v in nb.metadata.items() if k in ("kernelspec", "language_info")}
+    if "language_info" in nb.metadata:
+        nb.metadata["language_info"] = {"name": nb.metadata["language_info"].get("name", "python")}
+    return nb
+
+
+def _kernel_name() -> str | None:
+    """The project's registered kernel if there is one, else ``None`` (the notebook's own)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KERNEL_NAME if KERNEL_NAME in KernelSpecManager().find_kernel_specs() else None
+
+
+def execute(
+    path: Path,
+    out_dir: Path,
+    *,
+    profile: str = "default",
+    parameters: dict[str, Any] | None = None,
+    timeout_s: int = 900,
+) -> Path:
+    """Execute the notebook at ``path`` with papermill; return the executed copy's path.
+
+    ``PROFILE`` (and any ``parameters``) are injected below the ``parameters`` cell. The
+    kernel runs in the notebook's folder. A failing cell raises papermill's
+    ``PapermillExecutionError`` after the executed copy, with the error, is written.
+    """
+    import papermill
+
+    path, out_dir = Path(path), Path(out_dir)
+    check_profile(profile)
+    try:
+        parameters_cell(nbformat.read(path, as_version=4))
+    except NotebookError as exc:
+        raise NotebookError(f"{path}: {exc}") from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / path.name
+    papermill.execute_notebook(
+        str(path),
+        str(out),
+        parameters={"PROFILE": profile, **(parameters or {})},
+        kernel_name=_kernel_name(),
+        cwd=str(path.parent),
+        progress_bar=False,
+        execution_timeout=timeout_s,
+    )
+    return out
+
+
+def run_course(
+    notebook_dir: Path,
+    build_dir: Path,
+    *,
+    profile: str = "default",
+    only: Sequence[str] = (),
+    parameters: dict[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Execute the labs (all, or those named in ``only``) and write the report.
+
+    Results go to ``build_dir/results`` unless ``$MEDLAB_RESULTS_DIR`` says otherwise. Returns
+    one report entry per notebook; a failed notebook gets ``status="failed"`` and its error,
+    and the others still run.
+    """
+    from tqdm.auto import tqdm
+
+    build_dir = Path(build_dir)
+    os.environ.setdefault(report.RESULTS_ENV, str((build_dir / "results").resolve()))
+    results_folder = Path(os.environ[report.RESULTS_ENV])
+    notebooks = find_notebooks(notebook_dir)
+    if only:
+        wanted = {Path(n).stem for n in only}
+        unknown = wanted - {p.stem for p in notebooks}
+        if unknown:
+            raise FileNotFoundError(f"no such notebook(s) in {notebook_dir}: {', '.join(sorted(unknown))}")
+        notebooks = [p for p in notebooks if p.stem in wanted]
+    entries = []
+    for path in tqdm(notebooks, desc=f"labs ({profile})", unit="lab"):
+        (results_folder / f"{path.stem}.json").unlink(missing_ok=True)
+        start = time.perf_counter()
+        entry: dict[str, Any] = {"notebook": path.stem, "profile": profile}
+        try:
+            execute(path, build_dir / "executed", profile=profile, parameters=parameters)
+            entry["status"] = "ok"
+        except Exception as exc:  # report every lab, then fail at the end
+            entry["status"] = "failed"
+            entry["error"] = _one_line(exc)
+        entry["wall_s"] = round(time.perf_counter() - start, 1)
+        recorded = report.load_results(results_folder).get(path.stem)
+        if recorded:
+            entry.update({k: recorded[k] for k in ("device", "runtime_s", "results") if k in recorded})
+        entries.append(entry)
+    report.write_report(entries, build_dir)
+    return entries
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    # papermill's message ends with the exception line; keep that part.
+    useful = [line for line in text if line.strip() and not line.startswith(("-", "="))]
+    return (useful[-1] if useful else type(exc).__name__)[:300]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m medlab.course", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute labs and write build/report.md")
+    run.add_argument("notebooks", nargs="*", help="lab names (default: all)")
+    run.add_argument("--profile", default="default", choices=PROFILES)
+    run.add_argument("--device", default=None, help="override DEVICE (auto, cpu, cuda, mps)")
+    run.add_argument("--notebook-dir", default="notebooks", type=Path)
+    run.add_argument("--build-dir", default="build", type=Path)
+    strip = sub.add_parser("strip", help="clear outputs and execution counts in place")
+    strip.add_argument("paths", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+
+    if args.command == "strip":
+        for path in args.paths:
+            nb = nbformat.read(path, as_version=4)
+            nbformat.write(strip_outputs(nb), path)
+        return 0
+
+    parameters = {"DEVICE": args.device} if args.device else None
+    entries = run_course(args.notebook_dir, args.build_dir, profile=args.profile,
+                         only=args.notebooks, parameters=parameters)
+    print((args.build_dir / "report.md").read_text(encoding="utf-8"))
+    failed = [e["notebook"] for e in entries if e["status"] != "ok"]
+    if failed:
+        print(f"{len(failed)} lab(s) failed: {', '.join(failed)}; executed copies with the error "
+              f"are in {args.build_dir / 'executed'}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

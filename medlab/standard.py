@@ -1,0 +1,173 @@
+"""The notebook standard every lab follows (``notebooks/README.md``), as a checker.
+
+:func:`check_standard` returns a list of problems, empty when a lab conforms. The test suite
+runs it on every notebook; an author can run ``python -m medlab.standard notebooks/*.ipynb``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import nbformat
+
+NAME_PATTERN = re.compile(r"^\d\d_[a-z0-9_]+$")
+REQUIRED_PARAMETERS = {"PROFILE": "default", "SEED": 0, "DEVICE": "auto"}
+INTRO_PARTS = ("learning goals", "prerequisites", "estimated time")
+ALLOWED_NOTEBOOK_METADATA = {"kernelspec", "language_info"}
+ALLOWED_CELL_METADATA = {"tags"}
+HARD_CODED_DEVICE = re.compile(r"""(["']cuda(:\d+)?["']|\.cuda\(\))""")
+INSTALL_COMMAND = re.compile(r"(^|\s|[!%])(pip|conda|mamba)\s+install\b", re.MULTILINE)
+CHECK_CALL = re.compile(r"\bcheck\w*\(")
+
+
+def _tags(cell) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def _python_source(source: str) -> str:
+    """Cell source with IPython magics and shell escapes blanked, so ``ast`` can parse it."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+
+def _parameters_problems(source: str) -> list[str]:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        return [f"parameters cell does not parse: {exc.msg}"]
+    problems, values = [], {}
+    for node in tree.body:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
+            try:
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+                continue
+            except ValueError:
+                pass
+        problems.append(f"parameters cell line {node.lineno}: only `NAME = literal` assignments belong here")
+    for name, default in REQUIRED_PARAMETERS.items():
+        if name not in values:
+            problems.append(f"parameters cell does not set {name}")
+        elif values[name] != default:
+            problems.append(f"parameters cell sets {name} = {values[name]!r}; its default must be {default!r}")
+    if ("DATASET" in values) != ("DATA_DIR" in values):
+        problems.append("parameters cell sets one of DATASET and DATA_DIR; a lab with data sets both")
+    return problems
+
+
+def _imports(source: str) -> bool:
+    try:
+        tree = ast.parse(_python_source(source))
+    except SyntaxError:
+        return False
+    return any(isinstance(node, (ast.Import, ast.ImportFrom)) for node in ast.walk(tree))
+
+
+def check_standard(nb: nbformat.NotebookNode, name: str) -> list[str]:
+    """Problems that keep notebook ``nb`` (file stem ``name``) from following the standard."""
+    problems: list[str] = []
+    cells = nb.cells
+    code = [(i, c) for i, c in enumerate(cells) if c.cell_type == "code"]
+    markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    headings = [line.strip() for line in markdown.splitlines() if line.startswith("#")]
+
+    if not NAME_PATTERN.match(name):
+        problems.append(f"file name {name!r} should look like '03_cnn_from_scratch' (two digits, lower case)")
+
+    # 1. Title and introduction.
+    if not cells or cells[0].cell_type != "markdown" or not cells[0].source.startswith("# "):
+        problems.append("the first cell should be Markdown starting with the title ('# ...')")
+    else:
+        intro = cells[0].source.lower()
+        problems += [f"the introduction does not state its {part}" for part in INTRO_PARTS if part not in intro]
+
+    # 2. Parameters cell: the first code cell, plain literals.
+    tagged = [i for i, c in enumerate(cells) if "parameters" in _tags(c)]
+    if len(tagged) != 1:
+        problems.append(f"exactly one cell must be tagged 'parameters' (found {len(tagged)})")
+    elif not code or code[0][0] != tagged[0]:
+        problems.append("the cell tagged 'parameters' must be the first code cell")
+    else:
+        problems += _parameters_problems(cells[tagged[0]].source)
+
+    # 3. Setup cell: the second code cell holds every import and calls setup() with this name.
+    if len(code) < 2:
+        problems.append("there is no setup cell after the parameters cell")
+    else:
+        setup_source = code[1][1].source
+        match = re.search(r"\bsetup\(\s*[\"']([^\"']+)[\"']", setup_source)
+        if not match:
+            problems.append("the setup cell (second code cell) should call setup('<notebook name>', ...)")
+        elif match.group(1) != name:
+            problems.append(f"setup() is called with {match.group(1)!r} but the notebook is {name!r}")
+        late = [i for i, c in code[2:] if _imports(c.source)]
+        if late:
+            problems.append(f"cells {late} import modules; all imports belong in the setup cell")
+
+    # 4. Numbered sections.
+    sections = [h for h in headings if re.match(r"^## \d+\. ", h)]
+    if len(sections) < 2:
+        problems.append("the lab needs numbered sections ('## 1. ...', '## 2. ...')")
+
+    # 5. Exercises: at least three, each with a solution cell followed by a check.
+    exercises = [h for h in headings if re.match(r"^### Exercise \d+", h)]
+    solutions = [i for i, c in enumerate(cells) if "solution" in _tags(c)]
+    if "## Exercises" not in headings:
+        problems.append("there is no '## Exercises' section")
+    if len(exercises) < 3 or len(solutions) < 3:
+        problems.append(f"at least three exercises with solution cells are needed "
+                        f"(found {len(exercises)} exercises, {len(solutions)} solution cells)")
+    for i in solutions:
+        after = next((c for c in cells[i + 1:] if c.cell_type == "code"), None)
+        if cells[i].cell_type != "code":
+            problems.append(f"cell {i} is tagged 'solution' but is not a code cell")
+        elif after is None or "solution" in _tags(after) or not CHECK_CALL.search(after.source):
+            problems.append(f"the solution in cell {i} is not followed by a check cell (calling check...())")
+
+    # 6. Learning outcomes: asserted and recorded.
+    if not any("record(" in c.source and "assert" in c.source for _, c in code):
+        problems.append("no cell both asserts the learning outcomes and calls record(...)")
+
+    # 7. Summary and further reading.
+    if "## Summary" not in headings:
+        problems.append("there is no '## Summary' section")
+    if "further reading" not in markdown.lower():
+        problems.append("the summary gives no further reading")
+
+    # Stored clean, portable, offline.
+    for i, c in code:
+        if c.get("outputs") or c.get("execution_count") is not None:
+            problems.append(f"cell {i} has stored outputs or an execution count (run `make strip`)")
+        if HARD_CODED_DEVICE.search(c.source):
+            problems.append(f"cell {i} hard-codes a CUDA device; use session.device")
+        if INSTALL_COMMAND.search(c.source):
+            problems.append(f"cell {i} installs packages; dependencies belong in pyproject.toml")
+    extra = set(nb.metadata) - ALLOWED_NOTEBOOK_METADATA
+    if extra:
+        problems.append(f"notebook metadata has machine-specific keys {sorted(extra)} (run `make strip`)")
+    for i, c in enumerate(cells):
+        extra = set(c.get("metadata", {})) - ALLOWED_CELL_METADATA
+        if extra:
+            problems.append(f"cell {i} metadata has keys {sorted(extra)} (run `make strip`)")
+    return problems
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    paths = [Path(p) for p in (argv if argv is not None else sys.argv[1:])]
+    failed = 0
+    for path in paths:
+        problems = check_standard(nbformat.read(path, as_version=4), path.stem)
+        for problem in problems:
+            print(f"{path}: {problem}")
+        failed += bool(problems)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

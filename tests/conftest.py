@@ -1,0 +1,21 @@
+"""Shared set-up for MedLab's tests: offline, headless, results kept under build/."""
+
+import importlib.util
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OFFLINE_DIR = Path(__file__).resolve().parent / "offline"
+
+# Every process the tests start (notebook kernels included) imports the network guard at start-up.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(OFFLINE_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+)
+os.environ.setdefault("MPLBACKEND", "Agg")
+if not os.environ.get("MEDLAB_RESULTS_DIR"):
+    os.environ["MEDLAB_RESULTS_DIR"] = str(ROOT / "build" / "results")
+
+# ... and so does this process.
+_spec = importlib.util.spec_from_file_location("medlab_offline_guard", OFFLINE_DIR / "sitecustomize.py")
+_guard = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_guard)

@@ -1,0 +1,50 @@
+"""Every lab executed with papermill, then replayed with nbval, and checked against the standard.
+
+``MEDLAB_PROFILE`` (default ``default``) picks the profile; ``MEDLAB_NOTEBOOK_DIR`` and
+``MEDLAB_BUILD_DIR`` let the harness test point this module at other notebooks.
+"""
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from notebook_harness import replay
+
+from medlab.course import execute, find_notebooks
+from medlab.report import RESULTS_ENV, load_results
+from medlab.standard import check_standard
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = Path(os.environ.get("MEDLAB_NOTEBOOK_DIR", ROOT / "notebooks"))
+BUILD_DIR = Path(os.environ.get("MEDLAB_BUILD_DIR", ROOT / "build"))
+PROFILE = os.environ.get("MEDLAB_PROFILE", "default")
+NOTEBOOKS = find_notebooks(NOTEBOOK_DIR)
+
+
+def test_every_notebook_is_collected():
+    on_disk = {p for p in NOTEBOOK_DIR.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts}
+    assert NOTEBOOKS, f"no notebooks found in {NOTEBOOK_DIR}"
+    assert on_disk == set(NOTEBOOKS), f"notebooks the tests would not run: {sorted(on_disk - set(NOTEBOOKS))}"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_follows_standard(notebook):
+    problems = check_standard(nbformat.read(notebook, as_version=4), notebook.stem)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_and_replays(notebook):
+    results_dir = Path(os.environ[RESULTS_ENV])
+    (results_dir / f"{notebook.stem}.json").unlink(missing_ok=True)
+
+    # A failing cell or learning-outcome assertion raises here, with the cell's traceback.
+    executed = execute(notebook, BUILD_DIR / "executed", profile=PROFILE)
+
+    if any("record(" in cell.source for cell in nbformat.read(notebook, as_version=4).cells):
+        recorded = load_results(results_dir).get(notebook.stem)
+        assert recorded is not None and recorded["profile"] == PROFILE, "the notebook recorded no results"
+
+    run = replay(executed)
+    assert run.returncode == 0, f"nbval replay of {executed} failed:\n{run.stdout[-6000:]}{run.stderr[-2000:]}"
