@@ -84,7 +84,9 @@ def plot_curves(
         ax.set_yscale("log")
     if title:
         ax.set_title(title)
-    if len(curves) > 1:
+    if len(curves) > 3:  # many curves: keep the legend off the lines
+        ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    elif len(curves) > 1:
         ax.legend(frameon=False)
     ax.grid(alpha=0.3)
     return ax

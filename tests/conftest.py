@@ -4,6 +4,8 @@ import importlib.util
 import os
 from pathlib import Path
 
+import matplotlib
+
 ROOT = Path(__file__).resolve().parents[1]
 OFFLINE_DIR = Path(__file__).resolve().parent / "offline"
 
@@ -11,11 +13,11 @@ OFFLINE_DIR = Path(__file__).resolve().parent / "offline"
 os.environ["PYTHONPATH"] = os.pathsep.join(
     [str(OFFLINE_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 )
-os.environ.setdefault("MPLBACKEND", "Agg")
 if not os.environ.get("MEDLAB_RESULTS_DIR"):
     os.environ["MEDLAB_RESULTS_DIR"] = str(ROOT / "build" / "results")
 
-# ... and so does this process.
+# This process draws off-screen (kernels keep their inline backend) and runs offline too.
+matplotlib.use("Agg")
 _spec = importlib.util.spec_from_file_location("medlab_offline_guard", OFFLINE_DIR / "sitecustomize.py")
 _guard = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_guard)

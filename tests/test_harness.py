@@ -1,0 +1,78 @@
+"""The notebook tests themselves are tested: broken notebooks must make them fail.
+
+Small notebooks, each broken in one way, are put in a folder of their own, and
+``tests/test_notebooks.py`` is run on that folder in a separate pytest process, exactly as
+``make test`` runs it on ``notebooks/``.
+"""
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+TESTS = Path(__file__).resolve().parent
+
+PARAMETERS = 'PROFILE = "default"\nSEED = 0\nDEVICE = "auto"'
+
+# name -> (cells after the parameters cell, text the failure must mention; None = must pass)
+CASES = {
+    "ok": (['print("profile", PROFILE)', "value = 21 * 2\nprint(value)"], None),
+    "exception": (['raise RuntimeError("the data folder is empty")'], "the data folder is empty"),
+    "failed_outcome": (['val_dice = 0.42\nassert val_dice >= 0.90, "validation Dice below 0.90"'],
+                       "validation Dice below 0.90"),
+    "changed_output": (["import time\nprint(time.perf_counter_ns())"], "Cell outputs differ"),
+    "download": (['import urllib.request\nurllib.request.urlopen("http://example.org/data.zip", timeout=5)'],
+                 "MedLab runs offline"),
+    "no_parameters": (None, "no cell is tagged 'parameters'"),
+}
+
+
+def _notebook(cells):
+    if cells is None:  # the parameters are there, but untagged
+        body = [new_code_cell(PARAMETERS), new_code_cell("print(PROFILE)")]
+    else:
+        parameters = new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]})
+        body = [parameters] + [new_code_cell(src) for src in cells]
+    return new_notebook(cells=[new_markdown_cell("# harness case")] + body,
+                        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    """Run the notebook tests on the harness cases once; map case name -> (outcome, message)."""
+    root = tmp_path_factory.mktemp("harness")
+    notebooks = root / "notebooks"
+    notebooks.mkdir()
+    for name, (cells, _) in CASES.items():
+        nbformat.write(_notebook(cells), notebooks / f"{name}.ipynb")
+    junit = root / "junit.xml"
+    env = {**os.environ, "MEDLAB_NOTEBOOK_DIR": str(notebooks), "MEDLAB_BUILD_DIR": str(root / "build"),
+           "MEDLAB_RESULTS_DIR": str(root / "results"), "MEDLAB_PROFILE": "smoke"}
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", str(TESTS / "test_notebooks.py"), "-k", "runs_and_replays",
+         "-p", "no:cacheprovider", f"--junitxml={junit}", "-q"],
+        cwd=TESTS.parent, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert junit.exists(), run.stdout + run.stderr
+    found = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        name = case.get("name").split("[", 1)[1].rstrip("]")
+        failure = case.find("failure")
+        found[name] = ("passed", "") if failure is None else ("failed", failure.get("message", "") + (failure.text or ""))
+    return found
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_harness_detects(case, outcomes):
+    expected = CASES[case][1]
+    outcome, message = outcomes[case]
+    if expected is None:
+        assert outcome == "passed", message[-3000:]
+    else:
+        assert outcome == "failed", f"a notebook with a {case} problem passed the notebook tests"
+        assert expected in message, message[-3000:]
