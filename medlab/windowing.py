@@ -1,0 +1,45 @@
+"""Window/level: map a band of Hounsfield units onto the display range [0, 1].
+
+A CT holds about 4,000 HU of range; a screen shows ~256 grey levels and the eye tells fewer.
+A *window* of width ``W`` centred on level ``L`` maps ``L - W/2 → 0`` and ``L + W/2 → 1`` and
+clips outside, so the tissue of interest uses the whole grey scale.
+
+>>> window(np.array([-1000.0, 40.0, 1000.0]), *WINDOWS["mediastinum"])
+array([0. , 0.5, 1. ], dtype=float32)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+WINDOWS: dict[str, tuple[float, float]] = {
+    "lung": (-600.0, 1500.0),
+    "mediastinum": (40.0, 400.0),
+    "abdomen": (50.0, 350.0),
+    "bone": (400.0, 1800.0),
+    "brain": (40.0, 80.0),
+}
+"""Common presets as ``name: (center, width)`` in Hounsfield units."""
+
+
+def window_preset(name: str) -> tuple[float, float]:
+    """``(center, width)`` of a named preset, with a clear error for an unknown name."""
+    try:
+        return WINDOWS[name]
+    except KeyError:
+        raise ValueError(f"unknown window {name!r}: use one of {', '.join(WINDOWS)}") from None
+
+
+def window(hu: Any, center: float, width: float) -> np.ndarray:
+    """Map Hounsfield units to [0, 1] with window ``center`` and ``width`` (both in HU).
+
+    Works on any array shape (and on torch tensors, returning NumPy); returns float32.
+    """
+    if width <= 0:
+        raise ValueError(f"window width must be positive, got {width}")
+    if hasattr(hu, "detach"):
+        hu = hu.detach().cpu().numpy()
+    low = center - width / 2.0
+    return np.clip((np.asarray(hu, dtype=np.float32) - low) / np.float32(width), 0.0, 1.0)
