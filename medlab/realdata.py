@@ -1,0 +1,333 @@
+"""Read real public datasets in the formats they are published in, once they are on disk.
+
+| layout | on disk | read with |
+|---|---|---|
+| MedMNIST | one ``<name>.npz`` with ``train_images``, ``train_labels``, ``val_*``, ``test_*`` | :func:`load_medmnist`, :class:`MedMNISTDataset` |
+| MedNIST | ``root/<Class>/*.jpeg``, one folder per class | :func:`mednist_items`, :class:`MedNISTDataset` |
+| Medical Segmentation Decathlon | ``dataset.json``, ``imagesTr/``, ``labelsTr/``, ``imagesTs/`` | :func:`decathlon_items`, :class:`DecathlonDataset` |
+| DICOM studies | folders of ``.dcm`` files, one series each | :func:`dicom_series_folders`, then :func:`medlab.dicom.read_series` |
+
+:func:`medlab.registry.fetch` downloads these; nothing here touches the network. Every
+Dataset returns channel-first float32 images scaled as documented on the class.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+MEDMNIST_SPLITS = ("train", "val", "test")
+"""The splits a MedMNIST ``.npz`` file holds, as its publishers name them."""
+
+IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
+"""File endings :func:`mednist_items` treats as images (case-insensitive)."""
+
+DECATHLON_SECTIONS = ("training", "validation", "test")
+"""Lists a Decathlon ``dataset.json`` may hold: ``training`` and ``test`` as published
+(``test`` has images only); ``validation`` where a user has added one."""
+
+
+def _hidden(path: Path) -> bool:
+    """Hidden files and folders, macOS's ``._*`` copies among them, are never data."""
+    return path.name.startswith(".") or path.name == "__MACOSX"
+
+
+# --- MedMNIST ------------------------------------------------------------------------------
+
+
+def load_medmnist(path: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels of one split of a MedMNIST ``.npz`` file.
+
+    ``split`` is ``"train"``, ``"val"`` or ``"test"``. Returns ``images``, uint8, shape
+    ``(N, H, W)`` for grey sets or ``(N, H, W, 3)`` for colour ones, exactly as stored; and
+    ``labels``, int64, shape ``(N,)`` (stored as ``(N, 1)``) or ``(N, K)`` for multi-label sets
+    such as ChestMNIST, with one 0/1 column per finding.
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     f = pathlib.Path(tmp, "tiny.npz")
+    ...     np.savez(f, **{f"{s}_{k}": np.zeros((2, 28, 28) if k == "images" else (2, 1), np.uint8)
+    ...                    for s in MEDMNIST_SPLITS for k in ("images", "labels")})
+    ...     images, labels = load_medmnist(f, "val")
+    >>> images.shape, labels.shape, labels.dtype
+    ((2, 28, 28), (2,), dtype('int64'))
+    """
+    path = Path(path)
+    if split not in MEDMNIST_SPLITS:
+        raise ValueError(f"split must be one of {', '.join(map(repr, MEDMNIST_SPLITS))}, got {split!r}")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no MedMNIST file at {path}: download it with medlab.registry.fetch('pneumoniamnist') "
+            "(or another MedMNIST name) and pass the path it returns"
+        )
+    keys = (f"{split}_images", f"{split}_labels")
+    with np.load(path, allow_pickle=False) as data:
+        missing = [k for k in keys if k not in data.files]
+        if missing:
+            raise ValueError(
+                f"{path} has no {' or '.join(missing)}: a MedMNIST file holds "
+                f"<split>_images and <split>_labels; this one holds {sorted(data.files)}"
+            )
+        images, labels = data[keys[0]], data[keys[1]]
+    if images.dtype != np.uint8 or not (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 3)):
+        raise ValueError(
+            f"{path}: {keys[0]} is {images.dtype} {images.shape}; expected uint8 (N, H, W) or "
+            "(N, H, W, 3) (3D MedMNIST volumes are not read here)"
+        )
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim not in (1, 2) or len(labels) != len(images):
+        raise ValueError(f"{path}: {len(images)} images but labels of shape {labels.shape}")
+    return images, labels.astype(np.int64)
+
+
+class MedMNISTDataset(Dataset):
+    """One split of a MedMNIST ``.npz`` file as a torch Dataset.
+
+    Item ``i`` is ``(image, label)``: ``image`` float32 ``(C, H, W)`` in [0, 1] (C = 1 for grey
+    sets, 3 for colour), after ``transform`` if given; ``label`` int64, a scalar, or ``(K,)``
+    for multi-label sets. The whole split is held in memory (28x28 sets are a few MB).
+    """
+
+    def __init__(self, path: str | os.PathLike, split: str, transform=None):
+        self.path, self.split, self.transform = Path(path), split, transform
+        self.images, self.labels = load_medmnist(path, split)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int):
+        image = torch.from_numpy(self.images[index]).to(torch.float32) / 255.0
+        image = image.permute(2, 0, 1) if image.ndim == 3 else image.unsqueeze(0)
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, torch.as_tensor(self.labels[index])
+
+
+# --- MedNIST -------------------------------------------------------------------------------
+
+
+def mednist_items(root: str | os.PathLike) -> tuple[list[tuple[Path, int]], list[str]]:
+    """List the images of a class-per-folder dataset such as MedNIST (``root/<Class>/*.jpeg``).
+
+    Returns ``items``, ``(path, label)`` pairs ordered by class then file name, and
+    ``classes``, the folder names sorted as Python sorts text (so ``"CXR"`` comes before
+    ``"ChestCT"``, as in MONAI's ``MedNISTDataset``); ``label`` indexes ``classes``.
+    Images are files ending in :data:`IMAGE_SUFFIXES`; hidden files are skipped.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"no folder at {root}: fetch MedNIST with medlab.registry.fetch('mednist'), or point "
+            "to a folder holding one sub-folder of images per class"
+        )
+    folders = sorted((p for p in root.iterdir() if p.is_dir() and not _hidden(p)), key=lambda p: p.name)
+    if not folders:
+        raise ValueError(f"{root} has no class folders: expected {root}/<ClassName>/<image>.jpeg")
+    items, classes = [], []
+    for label, folder in enumerate(folders):
+        files = sorted(
+            p for p in folder.iterdir()
+            if p.is_file() and not _hidden(p) and p.suffix.lower() in IMAGE_SUFFIXES
+        )
+        if not files:
+            raise ValueError(
+                f"class folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}): "
+                "remove it or finish unpacking the dataset"
+            )
+        classes.append(folder.name)
+        items.extend((f, label) for f in files)
+    return items, classes
+
+
+class MedNISTDataset(Dataset):
+    """A class-per-folder image dataset such as MedNIST as a torch Dataset.
+
+    Item ``i`` is ``(image, label)``: ``image`` float32 ``(1, H, W)`` in [0, 1] (read with
+    Pillow and converted to grey; MedNIST images are 64x64), after ``transform`` if given;
+    ``label`` an int64 scalar indexing :attr:`classes`.
+    """
+
+    def __init__(self, root: str | os.PathLike, transform=None):
+        self.root, self.transform = Path(root), transform
+        self.items, self.classes = mednist_items(root)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        from PIL import Image
+
+        path, label = self.items[index]
+        with Image.open(path) as img:
+            pixels = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+        image = torch.from_numpy(pixels).unsqueeze(0)
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, torch.tensor(label, dtype=torch.int64)
+
+
+# --- Medical Segmentation Decathlon -------------------------------------------------------
+
+
+def _dataset_json(root: Path) -> Path:
+    path = root / "dataset.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no dataset.json in {root}: point to the task folder (e.g. Task04_Hippocampus/, which "
+            "holds dataset.json, imagesTr/ and labelsTr/), or fetch one with medlab.registry.fetch"
+        )
+    return path
+
+
+def _json_entry(path: Path, key: str):
+    """The value under ``key`` in a ``dataset.json`` (read by MONAI), or ``None`` if absent."""
+    from monai.data import load_decathlon_properties
+
+    try:
+        return load_decathlon_properties(path, key)[key]
+    except KeyError:
+        return None
+    except ValueError as exc:  # the file is not valid JSON
+        raise ValueError(f"{path} is not a valid dataset.json ({exc}); fetch the task again") from None
+
+
+def decathlon_properties(root: str | os.PathLike) -> dict:
+    """The metadata of a Decathlon task's ``dataset.json`` that is present among ``name``,
+    ``description``, ``reference``, ``licence``, ``tensorImageSize``, ``modality``, ``labels``,
+    ``numTraining`` and ``numTest`` (``labels`` maps label values, as text, to names)."""
+    path = _dataset_json(Path(root))
+    found = {}
+    for key in ("name", "description", "reference", "licence", "tensorImageSize", "modality",
+                "labels", "numTraining", "numTest"):
+        value = _json_entry(path, key)
+        if value is not None:
+            found[key] = value
+    return found
+
+
+def decathlon_items(root: str | os.PathLike, section: str = "training") -> list[dict[str, Path]]:
+    """The cases listed in a Decathlon task's ``dataset.json``, with checked paths.
+
+    ``section`` is ``"training"`` (each item ``{"image": Path, "label": Path}``), ``"test"``
+    (``{"image": Path}``; the published test set has no labels) or ``"validation"``. Paths are
+    resolved against ``root`` by MONAI's ``load_decathlon_datalist``; every file must exist.
+    """
+    from monai.data import load_decathlon_datalist
+
+    root = Path(root)
+    path = _dataset_json(root)
+    listed = _json_entry(path, section)
+    if listed is None:
+        present = [s for s in DECATHLON_SECTIONS if _json_entry(path, s) is not None]
+        raise ValueError(
+            f"{path} has no {section!r} list; it has "
+            + (", ".join(map(repr, present)) if present else f"none of {', '.join(DECATHLON_SECTIONS)}")
+        )
+    if not listed:
+        return []
+    raw = load_decathlon_datalist(path, is_segmentation=True, data_list_key=section, base_dir=root)
+    items = []
+    for entry in raw:
+        item = {k: Path(entry[k]) for k in ("image", "label") if k in entry}
+        if "image" not in item or (section != "test" and "label" not in item):
+            raise ValueError(f"{path}: an entry of {section!r} lacks an image or label: {entry}")
+        items.append(item)
+    missing = [p for item in items for p in item.values() if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{path} lists {missing[0]}, which does not exist ({len(missing)} listed file(s) missing): "
+            "the download or extraction may be incomplete; fetch the task again"
+        )
+    return items
+
+
+def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """A NIfTI volume with its axes reversed: nibabel's ``(x, y, z[, c])`` becomes
+    ``(z, y, x)``, or ``(c, z, y, x)`` for multi-channel files; spacing ``(z, y, x)`` in mm."""
+    import nibabel as nib
+
+    img = nib.load(str(path))
+    data = np.asarray(img.dataobj)
+    if data.ndim == 3:
+        data = data.transpose(2, 1, 0)
+    elif data.ndim == 4:
+        data = data.transpose(3, 2, 1, 0)
+    else:
+        raise ValueError(f"{path}: expected a 3D or 4D NIfTI volume, got shape {data.shape}")
+    zooms = img.header.get_zooms()[:3]
+    return np.ascontiguousarray(data), (float(zooms[2]), float(zooms[1]), float(zooms[0]))
+
+
+class DecathlonDataset(Dataset):
+    """One section of a Medical Segmentation Decathlon task as a torch Dataset.
+
+    Item ``i`` is a dict:
+
+    - ``image``: float32 ``(C, z, y, x)`` in the file's units (CT in HU; MRI arbitrary),
+      C = 1 for single-modality tasks, else one channel per modality;
+    - ``label``: int64 ``(1, z, y, x)`` of label values (see :func:`decathlon_properties`);
+      absent for the ``test`` section;
+    - ``spacing``: float64 ``(3,)``, voxel size along ``(z, y, x)`` in mm;
+    - ``case``: the image's file name without ``.nii.gz``.
+
+    Axes are the stored voxel axes reversed (nibabel reads ``(x, y, z)``), matching MedLab's
+    ``(z, y, x)`` for DICOM series; volumes are not reoriented, so "z" is the file's third
+    axis. ``transform``, if given, is applied to the dict. Volumes are read on access.
+    """
+
+    def __init__(self, root: str | os.PathLike, section: str = "training", transform=None):
+        self.root, self.section, self.transform = Path(root), section, transform
+        self.items = decathlon_items(root, section)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.items[index]
+        volume, spacing = _read_nifti(item["image"])
+        image = volume.astype(np.float32)
+        if image.ndim == 3:
+            image = image[None]
+        name = item["image"].name
+        sample = {
+            "image": torch.from_numpy(image),
+            "spacing": torch.tensor(spacing, dtype=torch.float64),
+            "case": name[:-7] if name.endswith(".nii.gz") else Path(name).stem,
+        }
+        if "label" in item:
+            label, _ = _read_nifti(item["label"])
+            if label.shape != image.shape[1:]:
+                raise ValueError(
+                    f"{item['label']} has shape (z, y, x) {label.shape} but {item['image']} has "
+                    f"{image.shape[1:]}: the pair does not match"
+                )
+            sample["label"] = torch.from_numpy(np.rint(label).astype(np.int64)[None])
+        if self.transform is not None:
+            sample = self.transform(sample)
+        return sample
+
+
+# --- DICOM studies -----------------------------------------------------------------------
+
+
+def dicom_series_folders(root: str | os.PathLike) -> list[Path]:
+    """Every folder at or under ``root`` that directly holds files, sorted by path.
+
+    A cheap scan for folders of DICOM studies (one series per folder, as most archives
+    export them): no file is opened. Hidden files and ``DICOMDIR`` index files do not count.
+    Read each folder with :func:`medlab.dicom.read_series`.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"no folder at {root}: pass the folder that holds the DICOM studies")
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__MACOSX")
+        if any(not f.startswith(".") and f.upper() != "DICOMDIR" for f in files):
+            found.append(Path(folder))
+    return sorted(found)

@@ -1,0 +1,489 @@
+"""The public datasets the labs can use, and a careful way to download and unpack them.
+
+Each entry of :data:`DATASETS` is a :class:`DatasetInfo`: where the file lives, its published
+checksum, its licence and how to cite it. ::
+
+    from medlab.registry import fetch
+    folder = fetch("task04_hippocampus")   # downloads once, checks, unpacks; later calls are instant
+
+Files go to ``$MEDLAB_DATA_DIR`` if set, else ``~/.cache/medlab`` (see :func:`data_dir`).
+A download is written to ``<file>.part`` and only renamed to ``<file>`` once its size and
+checksum match, so a file under its final name is always complete. Nothing here touches the
+network on import; the labs' default runs never download (they use the synthetic cohort).
+
+To read what was fetched, see :mod:`medlab.realdata`; :data:`LAYOUTS` names the loader for
+each on-disk layout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+DATA_ENV = "MEDLAB_DATA_DIR"
+"""Environment variable naming the folder that receives downloaded datasets."""
+
+DIGEST_LENGTHS = {"md5": 32, "sha256": 64}
+"""Checksum algorithms a :class:`DatasetInfo` may use, with their length in hex digits."""
+
+LAYOUTS = {
+    "medmnist-npz": "medlab.realdata.load_medmnist / MedMNISTDataset",
+    "mednist-folders": "medlab.realdata.mednist_items / MedNISTDataset",
+    "decathlon": "medlab.realdata.decathlon_items / DecathlonDataset",
+    "dicom-folder": "medlab.realdata.dicom_series_folders, then medlab.dicom.read_series",
+}
+"""On-disk layouts, each with the :mod:`medlab.realdata` function or class that reads it."""
+
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
+"""File endings :func:`extract` unpacks (a ``.npz`` is a zip file too, but is read as is)."""
+
+EXTRACTED_MARKER = ".medlab-extracted"
+"""File written inside a folder once :func:`extract` has unpacked an archive there completely."""
+
+_CHUNK = 1 << 20  # bytes read at a time while downloading and hashing
+
+
+class DownloadError(RuntimeError):
+    """A dataset could not be downloaded, or what arrived is not the published file."""
+
+
+class UnsafeArchiveError(ValueError):
+    """An archive holds a member that would land outside the destination folder, or a device file."""
+
+
+def parse_checksum(checksum: str) -> tuple[str, str]:
+    """Split ``"<algorithm>:<hex digest>"`` into its two parts, checking both.
+
+    >>> parse_checksum("md5:0BC7306E7427E00AD1C5526A6677552D")
+    ('md5', '0bc7306e7427e00ad1c5526a6677552d')
+    """
+    algorithm, sep, digest = str(checksum).partition(":")
+    algorithm, digest = algorithm.strip().lower(), digest.strip().lower()
+    if not sep or algorithm not in DIGEST_LENGTHS:
+        raise ValueError(
+            f"checksum {checksum!r} must look like 'sha256:<64 hex digits>' or 'md5:<32 hex digits>'"
+        )
+    expected = DIGEST_LENGTHS[algorithm]
+    if len(digest) != expected or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"checksum {checksum!r}: a {algorithm} digest is {expected} hexadecimal digits")
+    return algorithm, digest
+
+
+def _hasher(algorithm: str):
+    # MD5 here checks integrity against the publisher's value; it is not used for security.
+    return hashlib.new(algorithm, usedforsecurity=False)
+
+
+def compute_checksum(path: str | os.PathLike, *, algorithm: str = "sha256") -> str:
+    """The checksum of a file as ``"<algorithm>:<hex digest>"``, the form :class:`DatasetInfo` uses.
+
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     p = pathlib.Path(tmp, "hello.txt"); _ = p.write_bytes(b"hello")
+    ...     compute_checksum(p, algorithm="md5")
+    'md5:5d41402abc4b2a76b9719d911017c592'
+    """
+    if algorithm not in DIGEST_LENGTHS:
+        raise ValueError(f"algorithm must be one of {sorted(DIGEST_LENGTHS)}, got {algorithm!r}")
+    with open(path, "rb") as f:
+        digest = hashlib.file_digest(f, lambda: _hasher(algorithm))
+    return f"{algorithm}:{digest.hexdigest()}"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Everything needed to download, check, cite and read one public dataset file.
+
+    ``checksum`` is ``"sha256:<hex>"`` or ``"md5:<hex>"``: use the digest the publisher gives
+    (MONAI and MedMNIST publish MD5 for their files; prefer SHA-256 for files you host).
+    ``size_bytes`` is the published size, or ``None`` where none is published.
+    ``filename`` is the local file name (URLs may end in a query such as ``?download=1``).
+    ``layout`` is a key of :data:`LAYOUTS`: how :mod:`medlab.realdata` reads the data.
+    """
+
+    name: str
+    title: str
+    url: str
+    checksum: str
+    size_bytes: int | None
+    filename: str
+    licence: str
+    citation: str
+    homepage: str
+    description: str
+    layout: str
+
+    def __post_init__(self):
+        parse_checksum(self.checksum)
+        if not self.url.startswith(("https://", "http://", "file://")):
+            raise ValueError(f"dataset {self.name!r}: url {self.url!r} must be an https://, http:// or file:// URL")
+        if not self.filename or self.filename != PurePosixPath(self.filename).name or "\\" in self.filename \
+                or self.filename in (".", ".."):
+            raise ValueError(f"dataset {self.name!r}: filename {self.filename!r} must be a plain file name")
+        if self.size_bytes is not None and (not isinstance(self.size_bytes, int) or self.size_bytes < 0):
+            raise ValueError(f"dataset {self.name!r}: size_bytes must be a non-negative int or None")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"dataset {self.name!r}: layout {self.layout!r} is not one of {sorted(LAYOUTS)}")
+
+    @property
+    def is_archive(self) -> bool:
+        """Whether :func:`fetch` unpacks this file (``.tar``, ``.tar.gz``, ``.tgz``, ``.zip``)."""
+        return self.filename.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+_MEDMNIST_HOME = "https://github.com/MedMNIST/MedMNIST/"
+_MEDMNIST_CITATION = (
+    "Yang J, Shi R, Wei D, Liu Z, Zhao L, Ke B, Pfister H, Ni B. MedMNIST v2 - A large-scale "
+    "lightweight benchmark for 2D and 3D biomedical image classification. Scientific Data 10, 41 "
+    "(2023). https://doi.org/10.1038/s41597-022-01721-8. Data: https://doi.org/10.5281/zenodo.10519652. "
+    "Also cite the source dataset named in the description (listed on the MedMNIST homepage)."
+)
+_MSD_CITATION = (
+    "Antonelli M, Reinke A, Bakas S, et al. The Medical Segmentation Decathlon. Nature "
+    "Communications 13, 4128 (2022). https://doi.org/10.1038/s41467-022-30695-9; and Simpson AL, "
+    "Antonelli M, Bakas S, et al. A large annotated medical image dataset for the development and "
+    "evaluation of segmentation algorithms. arXiv:1902.09063 (2019)."
+)
+_MSD_URL = "https://msd-for-monai.s3-us-west-2.amazonaws.com/{task}.tar"
+
+
+def _medmnist(name: str, title: str, md5: str, description: str) -> DatasetInfo:
+    return DatasetInfo(
+        name=name, title=title,
+        url=f"https://zenodo.org/records/10519652/files/{name}.npz?download=1",
+        checksum=f"md5:{md5}", size_bytes=None, filename=f"{name}.npz",
+        licence="CC BY 4.0", citation=_MEDMNIST_CITATION, homepage=_MEDMNIST_HOME,
+        description=description, layout="medmnist-npz",
+    )
+
+
+def _decathlon(task: str, title: str, md5: str, description: str) -> DatasetInfo:
+    return DatasetInfo(
+        name=task.lower(), title=title, url=_MSD_URL.format(task=task),
+        checksum=f"md5:{md5}", size_bytes=None, filename=f"{task}.tar",
+        licence="CC BY-SA 4.0", citation=_MSD_CITATION, homepage="http://medicaldecathlon.com/",
+        description=description, layout="decathlon",
+    )
+
+
+# URLs and MD5s: MedMNIST from the `medmnist` package's info.py (v3.0.2, 28x28 files);
+# MedNIST and the Decathlon tasks from MONAI's monai/apps/datasets.py (the mirror MONAI uses).
+DATASETS: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        _medmnist(
+            "pneumoniamnist", "PneumoniaMNIST (MedMNIST v2, 28x28)", "28209eda62fecd6e6a2d98b1501bb15f",
+            "5,856 paediatric chest radiographs, pneumonia vs normal (binary); grey, 1x28x28; "
+            "train/val/test 4,708/524/624. Source: a prior pediatric chest X-ray dataset.",
+        ),
+        _medmnist(
+            "breastmnist", "BreastMNIST (MedMNIST v2, 28x28)", "750601b1f35ba3300ea97c75c52ff8f6",
+            "780 breast ultrasound images, normal+benign vs malignant (binary); grey, 1x28x28; "
+            "train/val/test 546/78/156. Source: a prior breast ultrasound dataset.",
+        ),
+        _medmnist(
+            "organamnist", "OrganAMNIST (MedMNIST v2, 28x28)", "68e3f8846a6bd62f0c9bf841c0d9eacc",
+            "Axial CT slices of 11 abdominal organs (multi-class), abdominal window; grey, 1x28x28; "
+            "train/val/test 34,561/6,491/17,778. Source: Liver Tumor Segmentation Benchmark (LiTS).",
+        ),
+        DatasetInfo(
+            name="mednist", title="MedNIST",
+            url="https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/MedNIST.tar.gz",
+            checksum="md5:0bc7306e7427e00ad1c5526a6677552d", size_bytes=None, filename="MedNIST.tar.gz",
+            licence="CC BY-SA 4.0",
+            citation=(
+                "MedNIST, made available by Dr. Bradley J. Erickson M.D., Ph.D. (Department of Radiology, "
+                "Mayo Clinic); gathered from TCIA, the RSNA Bone Age Challenge and the NIH Chest X-ray "
+                "dataset. Acknowledge the source, e.g. MONAI's MedNIST tutorial (Project-MONAI/tutorials)."
+            ),
+            homepage="https://github.com/Project-MONAI/tutorials/blob/master/2d_classification/mednist_tutorial.ipynb",
+            description=(
+                "About 58,000 grey 64x64 JPEG images in six class folders: AbdomenCT, BreastMRI, CXR, "
+                "ChestCT, Hand, HeadCT. Unpacks to MedNIST/<Class>/*.jpeg."
+            ),
+            layout="mednist-folders",
+        ),
+        _decathlon(
+            "Task04_Hippocampus", "Medical Segmentation Decathlon, Task 04: Hippocampus",
+            "9d24dba78a72977dbd1d2e110310f31b",
+            "Mono-modal MRI of the brain, small crops around the hippocampus; labels anterior and "
+            "posterior hippocampus. NIfTI (.nii.gz) in imagesTr/labelsTr/imagesTs with dataset.json.",
+        ),
+        _decathlon(
+            "Task09_Spleen", "Medical Segmentation Decathlon, Task 09: Spleen",
+            "410d4a301da4e5b2f6f86ec3ddba524e",
+            "Abdominal CT (Memorial Sloan Kettering Cancer Center); label spleen. NIfTI (.nii.gz) in "
+            "imagesTr/labelsTr/imagesTs with dataset.json.",
+        ),
+        _decathlon(
+            "Task02_Heart", "Medical Segmentation Decathlon, Task 02: Heart",
+            "06ee59366e1e5124267b774dbd654057",
+            "Mono-modal cardiac MRI; label left atrium. NIfTI (.nii.gz) in imagesTr/labelsTr/imagesTs "
+            "with dataset.json.",
+        ),
+    )
+}
+"""The registered public datasets, keyed by :attr:`DatasetInfo.name`."""
+
+
+def data_dir(path: str | os.PathLike | None = None) -> Path:
+    """Folder that holds downloaded data: ``path`` if given, else ``$MEDLAB_DATA_DIR``, else
+    ``~/.cache/medlab``. The folder is not created here.
+
+    >>> data_dir("/tmp/medlab-data")
+    PosixPath('/tmp/medlab-data')
+    """
+    if path is not None:
+        return Path(path).expanduser()
+    env = os.environ.get(DATA_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "medlab"
+
+
+_data_dir = data_dir  # the functions below take a ``data_dir`` argument that hides the name
+
+
+def get_info(name_or_info: str | DatasetInfo) -> DatasetInfo:
+    """The :class:`DatasetInfo` for a registered name (a :class:`DatasetInfo` is returned as is)."""
+    if isinstance(name_or_info, DatasetInfo):
+        return name_or_info
+    try:
+        return DATASETS[name_or_info]
+    except KeyError:
+        raise KeyError(
+            f"no dataset named {name_or_info!r}; registered: {', '.join(sorted(DATASETS))} "
+            "(or pass a DatasetInfo for your own file)"
+        ) from None
+
+
+def _open_url(url: str):
+    """Open ``url`` for reading (the one place this module reaches the network)."""
+    return urllib.request.urlopen(url, timeout=60)
+
+
+def _manual_hint(info: DatasetInfo, target: Path) -> str:
+    return (
+        f"Download {info.url} yourself (e.g. in a browser) and save it as {target}; "
+        f"it must have checksum {info.checksum}"
+    )
+
+
+def _stream(info: DatasetInfo, part: Path, *, progress: bool) -> tuple[int, str]:
+    """Copy the URL into ``part`` while hashing; return (bytes written, hex digest)."""
+    from tqdm.auto import tqdm
+
+    algorithm, _ = parse_checksum(info.checksum)
+    hasher = _hasher(algorithm)
+    written = 0
+    with _open_url(info.url) as response:
+        total = info.size_bytes
+        if total is None:
+            length = getattr(response, "headers", {}).get("Content-Length")
+            total = int(length) if length and str(length).isdigit() else None
+        with open(part, "wb") as out, tqdm(
+            total=total, unit="B", unit_scale=True, unit_divisor=1024,
+            desc=info.filename, disable=not progress, leave=False,
+        ) as bar:
+            while chunk := response.read(_CHUNK):
+                out.write(chunk)
+                hasher.update(chunk)
+                written += len(chunk)
+                bar.update(len(chunk))
+    return written, hasher.hexdigest()
+
+
+def download(
+    name_or_info: str | DatasetInfo,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> Path:
+    """Download a dataset file once, check it, and return its local path.
+
+    A file already at ``<data dir>/<filename>`` with the right checksum is returned without
+    touching the network. Otherwise the URL (``https://``, ``http://`` or ``file://``) is
+    streamed into ``<filename>.part`` beside it while hashing, with a progress bar; the size
+    (where published) and checksum are checked, and only then is the file renamed into place.
+    On any failure the ``.part`` file is removed and :class:`DownloadError` says how to put the
+    file there by hand.
+    """
+    info = get_info(name_or_info)
+    folder = _data_dir(data_dir)
+    target = folder / info.filename
+    algorithm, expected = parse_checksum(info.checksum)
+    if target.is_file():
+        if compute_checksum(target, algorithm=algorithm) == f"{algorithm}:{expected}":
+            return target
+        print(f"{target} does not have checksum {info.checksum}; downloading it again.")
+    folder.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    try:
+        try:
+            written, actual = _stream(info, part, progress=progress)
+        except (OSError, ValueError, EOFError, http.client.HTTPException) as exc:
+            raise DownloadError(
+                f"Could not download {info.name!r} from {info.url}: {exc}. {_manual_hint(info, target)}."
+            ) from exc
+        if info.size_bytes is not None and written != info.size_bytes:
+            raise DownloadError(
+                f"Download of {info.url} gave {written} bytes, but the published size is "
+                f"{info.size_bytes} bytes; the file was deleted. Run again, or: {_manual_hint(info, target)}."
+            )
+        if actual != expected:
+            raise DownloadError(
+                f"Checksum mismatch for {info.url}: expected {algorithm}:{expected}, got "
+                f"{algorithm}:{actual} ({written} bytes). The file was deleted. The server may have sent "
+                f"an error page or a changed file; try again later, or: {_manual_hint(info, target)}."
+            )
+        os.replace(part, target)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _archive_kind(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".zip"):
+        return "zip"
+    if name.endswith((".tar", ".tar.gz", ".tgz")):
+        return "tar"
+    raise ValueError(f"{path}: cannot unpack this file; extract() reads {', '.join(ARCHIVE_SUFFIXES)}")
+
+
+def _inside(name: str) -> PurePosixPath | None:
+    """``name`` as a path relative to the destination, or ``None`` if it would leave it."""
+    name = name.replace("\\", "/")
+    path = PurePosixPath(name)
+    if path.is_absolute() or (len(name) > 1 and name[1] == ":") or ".." in path.parts:
+        return None
+    return path
+
+
+def _check_member(archive: Path, name: str, *, link: str | None, hard: bool, special: bool) -> None:
+    """Raise :class:`UnsafeArchiveError` if a member could write outside the destination."""
+    def refuse(why: str):
+        raise UnsafeArchiveError(
+            f"{archive}: member {name!r} {why}; nothing was extracted. Only unpack archives from "
+            "a source you trust, and check the file's checksum."
+        )
+
+    member = _inside(name)
+    if member is None:
+        refuse("has an absolute path or a '..' component and would land outside the destination")
+    if special:
+        refuse("is a device or FIFO")
+    if link is not None:
+        # Symbolic links resolve from the member's folder; hard links from the archive root.
+        link = link.replace("\\", "/")
+        target = PurePosixPath(link)
+        if target.is_absolute() or (len(link) > 1 and link[1] == ":"):
+            refuse(f"is a link to the absolute path {link!r}")
+        depth = 0
+        for part in ((PurePosixPath() if hard else member.parent) / target).parts:
+            depth += -1 if part == ".." else 1
+            if depth < 0:
+                refuse(f"is a link to {link!r}, outside the destination")
+
+
+def _check_tar(archive: Path, tf: tarfile.TarFile) -> None:
+    for m in tf.getmembers():
+        link = m.linkname if (m.issym() or m.islnk()) else None
+        _check_member(archive, m.name, link=link, hard=m.islnk(), special=m.isdev())
+
+
+def _check_zip(archive: Path, zf: zipfile.ZipFile) -> None:
+    for info in zf.infolist():
+        mode = info.external_attr >> 16
+        link = zf.read(info).decode("utf-8", "replace") if stat.S_ISLNK(mode) else None
+        special = stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+        _check_member(archive, info.filename, link=link, hard=False, special=special)
+
+
+def extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
+    """Unpack a ``.tar``, ``.tar.gz``, ``.tgz`` or ``.zip`` archive into the folder ``dest``.
+
+    Every member is checked first: absolute paths, ``..`` components, links that point outside
+    ``dest`` and device or FIFO files make it raise :class:`UnsafeArchiveError`, and nothing is
+    extracted. The archive is unpacked into a temporary folder beside ``dest``, a marker file
+    :data:`EXTRACTED_MARKER` is written, and only then is the folder renamed to ``dest``; so a
+    ``dest`` with the marker is complete, and calling again returns at once. An interrupted
+    run leaves at most a hidden ``.<dest>.partial-*`` folder, which is safe to delete. Returns
+    ``dest``.
+    """
+    archive, dest = Path(archive), Path(dest)
+    if (dest / EXTRACTED_MARKER).is_file():
+        return dest
+    if not archive.is_file():
+        raise FileNotFoundError(f"no archive at {archive}")
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise FileExistsError(
+            f"{dest} exists but holds no complete extraction (no {EXTRACTED_MARKER} file): "
+            "move or delete it, then extract again"
+        )
+    kind = _archive_kind(archive)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.partial-"))
+    try:
+        if kind == "tar":
+            with tarfile.open(archive, "r:*") as tf:
+                _check_tar(archive, tf)
+                if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: the library checks too
+                    tf.extractall(tmp, filter="data")
+                else:
+                    tf.extractall(tmp)
+        else:
+            with zipfile.ZipFile(archive) as zf:
+                _check_zip(archive, zf)
+                zf.extractall(tmp)
+        (tmp / EXTRACTED_MARKER).write_text(f"{archive.name}\n", encoding="utf-8")
+        if dest.is_dir():
+            dest.rmdir()  # empty (checked above); a rename cannot replace a folder on every OS
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+def dataset_root(folder: str | os.PathLike) -> Path:
+    """The folder an extraction's data lives in: its single top-level folder if there is one
+    (``MedNIST/``, ``Task09_Spleen/``), else ``folder`` itself. Hidden entries and macOS
+    ``__MACOSX`` folders are ignored."""
+    folder = Path(folder)
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
+    if len(entries) == 1 and entries[0].is_dir():
+        return entries[0]
+    return folder
+
+
+def fetch(
+    name_or_info: str | DatasetInfo,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> Path:
+    """Download a dataset (see :func:`download`) and unpack it if it is an archive.
+
+    Returns the file itself for a single file (MedMNIST ``.npz``), or the dataset folder for
+    an archive: it is unpacked into ``<data dir>/<name>/`` and, if the archive holds one
+    top-level folder, that folder is returned (e.g. ``<data dir>/mednist/MedNIST``). Once
+    unpacked, later calls return at once, even if the archive has since been deleted.
+    """
+    info = get_info(name_or_info)
+    if not info.is_archive:
+        return download(info, data_dir=data_dir, progress=progress)
+    dest = _data_dir(data_dir) / info.name
+    if not (dest / EXTRACTED_MARKER).is_file():
+        extract(download(info, data_dir=data_dir, progress=progress), dest)
+    return dataset_root(dest)
