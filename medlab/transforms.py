@@ -1,0 +1,99 @@
+"""The few array operations the labs reuse, built on MONAI: resampling to a spacing, and cutting
+a large image into overlapping tiles and stitching them back.
+
+Arrays are channel-first: ``(C, H, W)`` or ``(C, D, H, W)``. Spacings are in millimetres, in
+the order of the spatial axes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def _as_tensor(array: Any) -> torch.Tensor:
+    return array if isinstance(array, torch.Tensor) else torch.as_tensor(np.ascontiguousarray(array))
+
+
+def resample(
+    image: Any,
+    spacing: Sequence[float],
+    target_spacing: Sequence[float],
+    *,
+    mode: str = "bilinear",
+) -> tuple[np.ndarray, tuple[float, ...]]:
+    """Resample a channel-first image to ``target_spacing`` with MONAI's ``Spacing``.
+
+    ``image`` is ``(C, *spatial)``, ``spacing`` its voxel size per spatial axis (mm). Use
+    ``mode="nearest"`` for label maps (interpolating labels invents classes). Returns the new
+    array (float32 unless nearest, which keeps the dtype) and the spacing actually reached,
+    which can differ slightly from the target so that the field of view is kept.
+
+    >>> out, new = resample(np.zeros((1, 10, 20)), (2.0, 1.0), (1.0, 1.0))
+    >>> out.shape, new
+    ((1, 20, 20), (1.0, 1.0))
+    """
+    from monai.data import MetaTensor
+    from monai.transforms import Spacing
+
+    spatial = len(spacing)
+    if np.ndim(image) != spatial + 1:
+        raise ValueError(f"image must be channel-first with {spatial} spatial axes, got shape {np.shape(image)}")
+    if len(target_spacing) != spatial or min(spacing) <= 0 or min(target_spacing) <= 0:
+        raise ValueError(f"spacing {tuple(spacing)} and target {tuple(target_spacing)} must be positive, one per axis")
+    dtype = np.asarray(image).dtype if not isinstance(image, torch.Tensor) else None
+    affine = torch.eye(spatial + 1, dtype=torch.float64)
+    affine[range(spatial), range(spatial)] = torch.as_tensor(spacing, dtype=torch.float64)
+    tensor = MetaTensor(_as_tensor(image).float(), affine=affine)
+    out = Spacing(pixdim=tuple(target_spacing), mode=mode, dtype=np.float32, scale_extent=True)(tensor)
+    reached = tuple(float(v) for v in np.abs(np.diag(np.asarray(out.affine))[:spatial]))
+    array = out.detach().cpu().numpy()
+    if mode == "nearest" and dtype is not None:
+        array = array.astype(dtype)
+    return array.astype(np.float32, copy=False) if mode != "nearest" else array, reached
+
+
+def tile(image: Any, *, size: int = 512, overlap: float = 0.25) -> tuple[torch.Tensor, np.ndarray]:
+    """Cut ``image`` ``(C, H, W)`` into overlapping ``size × size`` tiles (MONAI's ``GridPatch``).
+
+    ``overlap`` is the fraction of a tile shared with its neighbour. Tiles that run past the
+    border are padded with zeros. Returns ``tiles`` ``(N, C, size, size)`` and ``origins``
+    ``(N, 2)``: each tile's top-left pixel (row, column) in the image.
+    """
+    from monai.transforms import GridPatch
+
+    if not 0.0 <= overlap < 1.0:
+        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+    array = _as_tensor(image)
+    if array.ndim != 3:
+        raise ValueError(f"image must be (C, H, W), got shape {tuple(array.shape)}")
+    short = (max(size - array.shape[1], 0), max(size - array.shape[2], 0))
+    if any(short):  # an image smaller than one tile becomes one padded tile
+        array = torch.nn.functional.pad(array, (0, short[1], 0, short[0]))
+    patches = GridPatch(patch_size=(size, size), overlap=overlap, pad_mode="constant")(array)
+    origins = np.asarray(patches.meta["location"]).T.astype(int)
+    return patches.as_tensor(), origins
+
+
+def stitch(tiles: Any, origins: np.ndarray, shape: Sequence[int]) -> torch.Tensor:
+    """Reassemble tiles ``(N, C, h, w)`` at ``origins`` ``(N, 2)`` into an image of ``shape``
+    ``(C, H, W)``, averaging where tiles overlap (MONAI's ``AvgMerger``).
+
+    The inverse of :func:`tile`; for model outputs, averaging overlaps blends the seams.
+    """
+    from monai.inferers import AvgMerger
+
+    tiles = _as_tensor(tiles).float()
+    n, channels, h, w = tiles.shape
+    if len(origins) != n:
+        raise ValueError(f"{n} tiles but {len(origins)} origins")
+    if channels != shape[0]:
+        raise ValueError(f"tiles have {channels} channels, the target shape {tuple(shape)} has {shape[0]}")
+    full = (1, channels, max(shape[1], int(origins[:, 0].max()) + h), max(shape[2], int(origins[:, 1].max()) + w))
+    merger = AvgMerger(merged_shape=full, cropped_shape=(1, *shape), count_dtype=torch.int32)
+    for t, (r, c) in zip(tiles, origins):
+        merger.aggregate(t[None], (int(r), int(c)))
+    return merger.finalize()[0]

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+import torch
+
+from medlab.transforms import resample, stitch, tile
+
+
+def test_resample_keeps_the_field_of_view_and_values():
+    ramp = np.tile(np.arange(10, dtype=np.float32)[:, None], (1, 6))[None]  # value = row index
+    out, reached = resample(ramp, (2.0, 1.0), (1.0, 1.0))
+    assert out.shape == (1, 20, 6) and reached == (1.0, 1.0)
+    # a linear ramp stays linear: the mean is unchanged and rows increase
+    assert out.mean() == pytest.approx(ramp.mean(), abs=0.05)
+    assert np.all(np.diff(out[0, :, 3]) >= 0)
+
+
+def test_nearest_resampling_keeps_label_values():
+    labels = np.zeros((1, 8, 8, 8), dtype=np.uint8)
+    labels[0, 2:6, 2:6, 2:6] = 7
+    out, _ = resample(labels, (2.0, 1.0, 1.0), (1.0, 1.0, 1.0), mode="nearest")
+    assert out.dtype == np.uint8 and set(np.unique(out)) == {0, 7} and out.shape == (1, 16, 8, 8)
+    assert (out == 7).sum() == 2 * (labels == 7).sum()
+
+
+def test_resample_checks_its_input():
+    with pytest.raises(ValueError, match="channel-first with 2 spatial axes"):
+        resample(np.zeros((5, 5)), (1.0, 1.0), (1.0, 1.0))
+    with pytest.raises(ValueError, match="must be positive"):
+        resample(np.zeros((1, 5, 5)), (1.0, 0.0), (1.0, 1.0))
+
+
+@pytest.mark.parametrize("shape, size, overlap", [((1, 1100, 900), 512, 0.25), ((3, 300, 700), 128, 0.5), ((1, 64, 64), 128, 0.0)])
+def test_tile_then_stitch_is_lossless(shape, size, overlap):
+    image = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+    tiles, origins = tile(image, size=size, overlap=overlap)
+    assert tiles.shape[1:] == (shape[0], size, size) and origins.shape == (len(tiles), 2)
+    step = int(size * (1 - overlap))
+    assert set(origins[:, 0]) <= set(range(0, shape[1], step))
+    # every pixel is covered, and averaging identical overlaps gives the image back
+    torch.testing.assert_close(stitch(tiles, origins, shape), image)
+
+
+def test_stitch_blends_overlaps():
+    image = torch.zeros(1, 100, 100)
+    tiles, origins = tile(image, size=64, overlap=0.5)
+    ones = torch.ones_like(tiles) * torch.arange(len(tiles)).view(-1, 1, 1, 1)
+    merged = stitch(ones, origins, image.shape)
+    # a pixel covered by tiles 0 and 1 only gets their average
+    assert merged[0, 5, 40].item() == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="tiles but"):
+        stitch(tiles, origins[:2], image.shape)
