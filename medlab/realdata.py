@@ -246,23 +246,6 @@ def decathlon_items(root: str | os.PathLike, section: str = "training") -> list[
     return items
 
 
-def _read_nifti(path: Path) -> tuple[np.ndarray, tuple[float, float, float]]:
-    """A NIfTI volume with its axes reversed: nibabel's ``(x, y, z[, c])`` becomes
-    ``(z, y, x)``, or ``(c, z, y, x)`` for multi-channel files; spacing ``(z, y, x)`` in mm."""
-    import nibabel as nib
-
-    img = nib.load(str(path))
-    data = np.asarray(img.dataobj)
-    if data.ndim == 3:
-        data = data.transpose(2, 1, 0)
-    elif data.ndim == 4:
-        data = data.transpose(3, 2, 1, 0)
-    else:
-        raise ValueError(f"{path}: expected a 3D or 4D NIfTI volume, got shape {data.shape}")
-    zooms = img.header.get_zooms()[:3]
-    return np.ascontiguousarray(data), (float(zooms[2]), float(zooms[1]), float(zooms[0]))
-
-
 class DecathlonDataset(Dataset):
     """One section of a Medical Segmentation Decathlon task as a torch Dataset.
 
@@ -277,7 +260,8 @@ class DecathlonDataset(Dataset):
 
     Axes are the stored voxel axes reversed (nibabel reads ``(x, y, z)``), matching MedLab's
     ``(z, y, x)`` for DICOM series; volumes are not reoriented, so "z" is the file's third
-    axis. ``transform``, if given, is applied to the dict. Volumes are read on access.
+    axis. ``transform``, if given, is applied to the dict. Volumes are read on access, with
+    :func:`medlab.io.load_nifti`.
     """
 
     def __init__(self, root: str | os.PathLike, section: str = "training", transform=None):
@@ -288,11 +272,10 @@ class DecathlonDataset(Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
+        from medlab.io import load_nifti
+
         item = self.items[index]
-        volume, spacing = _read_nifti(item["image"])
-        image = volume.astype(np.float32)
-        if image.ndim == 3:
-            image = image[None]
+        image, spacing, _ = load_nifti(item["image"], channel_first=True)
         name = item["image"].name
         sample = {
             "image": torch.from_numpy(image),
@@ -300,7 +283,7 @@ class DecathlonDataset(Dataset):
             "case": name[:-7] if name.endswith(".nii.gz") else Path(name).stem,
         }
         if "label" in item:
-            label, _ = _read_nifti(item["label"])
+            label, _, _ = load_nifti(item["label"])
             if label.shape != image.shape[1:]:
                 raise ValueError(
                     f"{item['label']} has shape (z, y, x) {label.shape} but {item['image']} has "

@@ -1,0 +1,372 @@
+"""De-identify DICOM files with the Basic Profile of DICOM PS3.15 Annex E.
+
+:func:`deidentify` applies the Basic Application Level Confidentiality Profile of DICOM
+PS3.15 Annex E (:data:`BASIC_PROFILE`) to a file or a folder, writing cleaned copies and
+returning a :class:`DeidentificationReport` that lists every :class:`Change`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.datadict import tag_for_keyword
+from pydicom.multival import MultiValue
+from pydicom.sequence import Sequence
+from pydicom.uid import MediaStorageDirectoryStorage, generate_uid
+
+from medlab.dicom.errors import DicomError, DicomWarning, _reason
+from medlab.dicom.files import _check_pixel_length, _not_dicom, _read
+
+BASIC_PROFILE: dict[str, str] = {
+    # Z: zero length (or a dummy). PatientName and PatientID get a salted pseudonym instead.
+    **dict.fromkeys(
+        "AccessionNumber PatientBirthDate PatientSex StudyDate StudyTime StudyID "
+        "ReferringPhysicianName ConsultingPhysicianName ContentCreatorName AcquisitionDate "
+        "AcquisitionTime AcquisitionDateTime FillerOrderNumberImagingServiceRequest "
+        "PlacerOrderNumberImagingServiceRequest ClinicalTrialSiteID ClinicalTrialSiteName "
+        "ClinicalTrialProtocolName".split(),
+        "Z",
+    ),
+    # D: a dummy value of the attribute's VR.
+    **dict.fromkeys(
+        "ContentDate ContentTime DeviceSerialNumber DetectorID PersonName "
+        "VerifyingObserverName VerifyingOrganization ClinicalTrialSponsorName "
+        "ClinicalTrialProtocolID ClinicalTrialSubjectID ClinicalTrialSubjectReadingID".split(),
+        "D",
+    ),
+    # X: remove.
+    **dict.fromkeys(
+        "AcquisitionComments AdditionalPatientHistory AdmissionID AdmittingDate AdmittingTime "
+        "AdmittingDiagnosesDescription AdmittingDiagnosesCodeSequence Allergies BranchOfService "
+        "ContrastBolusStartTime ContrastBolusStopTime CountryOfResidence CurrentPatientLocation "
+        "CurveDate CurveTime DataSetTrailingPadding DateOfLastCalibration DateOfSecondaryCapture "
+        "DerivationDescription DigitalSignaturesSequence EthnicGroup FrameComments GantryID "
+        "GeneratorID IconImageSequence IdentifyingComments ImageComments "
+        "ImagingServiceRequestComments InstanceCreationDate InstanceCreationTime "
+        "InstitutionAddress InstitutionCodeSequence InstitutionName InstitutionalDepartmentName "
+        "IssuerOfPatientID LastMenstrualDate MedicalAlerts MedicalRecordLocator MilitaryRank "
+        "ModifiedAttributesSequence NameOfPhysiciansReadingStudy NamesOfIntendedRecipientsOfResults "
+        "Occupation OperatorIdentificationSequence OperatorsName OrderCallbackPhoneNumber "
+        "OrderEnteredBy OrderEntererLocation OriginalAttributesSequence OtherPatientIDs "
+        "OtherPatientIDsSequence OtherPatientNames OverlayDate OverlayTime PatientAddress "
+        "PatientAge PatientBirthName PatientBirthTime PatientComments PatientInstitutionResidence "
+        "PatientInsurancePlanCodeSequence PatientMotherBirthName PatientReligiousPreference "
+        "PatientSize PatientState PatientTelecomInformation PatientTelephoneNumbers "
+        "PatientTransportArrangements PatientWeight PerformedLocation "
+        "PerformedProcedureStepDescription PerformedProcedureStepID "
+        "PerformedProcedureStepStartDate PerformedProcedureStepStartTime PerformedStationName "
+        "PerformingPhysicianIdentificationSequence PerformingPhysicianName PersonAddress "
+        "PersonTelephoneNumbers PhysiciansOfRecord PhysiciansOfRecordIdentificationSequence "
+        "PhysiciansReadingStudyIdentificationSequence PlateID PregnancyStatus ProtocolName "
+        "ReasonForStudy ReferencedPatientAliasSequence ReferencedPatientSequence "
+        "ReferencedPerformedProcedureStepSequence ReferencedStudySequence "
+        "ReferringPhysicianAddress ReferringPhysicianIdentificationSequence "
+        "ReferringPhysicianTelephoneNumbers RegionOfResidence RequestAttributesSequence "
+        "RequestedProcedureComments RequestedProcedureDescription RequestedProcedureID "
+        "RequestingPhysician RequestingService ResponsibleOrganization ResponsiblePerson "
+        "ScheduledPerformingPhysicianName ScheduledProcedureStepDescription ScheduledStationName "
+        "SeriesDate SeriesDescription SeriesTime ServiceEpisodeDescription ServiceEpisodeID "
+        "SmokingStatus SpecialNeeds StationAETitle StationName StudyComments StudyDescription "
+        "TextComments TimeOfLastCalibration TimeOfSecondaryCapture TimezoneOffsetFromUTC "
+        "VisitComments".split(),
+        "X",
+    ),
+}
+"""Actions of DICOM PS3.15 Table E.1-1 (Basic Profile column) for the attributes MedLab
+handles, by keyword: ``X`` remove, ``Z`` empty, ``D`` dummy value. Where the table offers a
+choice (e.g. ``X/Z/D``) one allowed option is used. Every other attribute of VR UI is
+replaced (``U``) unless it names a class or transfer syntax, and all private tags go."""
+
+_DUMMY = {
+    "PN": "ANONYMOUS",
+    "DA": "19000101",
+    "TM": "000000",
+    "DT": "19000101000000",
+    "AS": "000Y",
+    "IS": "0",
+    "DS": "0",
+}
+_META_REMOVED = (
+    "SourceApplicationEntityTitle",
+    "SendingApplicationEntityTitle",
+    "ReceivingApplicationEntityTitle",
+    "PrivateInformationCreatorUID",
+    "PrivateInformation",
+)
+
+
+class Change(NamedTuple):
+    """One attribute changed by :func:`deidentify`: where, which, and the PS3.15 action."""
+
+    tag: str  # "(0010,0010)"; nested: "(0010,1002)>(0010,0020)"
+    keyword: str  # "PatientName"; nested: "OtherPatientIDsSequence>PatientID"
+    action: str  # "D", "Z", "X", "U" (PS3.15 Annex E) or "A" (added)
+
+
+@dataclass
+class DeidentificationReport:
+    """What :func:`deidentify` did: files written, per file the changes, and files skipped."""
+
+    source: Path
+    destination: Path
+    files: list[Path] = field(default_factory=list)
+    changes: dict[Path, list[Change]] = field(default_factory=dict)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    uids_replaced: int = 0
+
+    def summary(self) -> str:
+        """A few lines for a notebook: counts per action, skipped files, what to check."""
+        counts = Counter(c.action for changes in self.changes.values() for c in changes)
+        private = sum(
+            c.keyword.endswith("(private)") for changes in self.changes.values() for c in changes
+        )
+        lines = [
+            f"De-identified {len(self.files)} DICOM file(s) from {self.source} into {self.destination} "
+            "(DICOM PS3.15 Annex E, Basic Application Level Confidentiality Profile).",
+            f"Changes: {counts['X']} removed (X, {private} of them private tags), "
+            f"{counts['Z']} emptied (Z), "
+            f"{counts['D']} dummy values or pseudonyms (D), {counts['U']} UIDs replaced (U; "
+            f"{self.uids_replaced} distinct), {counts['A']} added (A).",
+        ]
+        if self.skipped:
+            shown = ", ".join(f"{p.name} ({why})" for p, why in self.skipped[:5])
+            lines.append(
+                f"Skipped {len(self.skipped)} file(s), not copied: {shown}"
+                + (" ..." if len(self.skipped) > 5 else ".")
+            )
+        lines.extend(self.warnings)
+        lines.append(
+            "Pixel data and file names are unchanged: check them for burned-in or written identities."
+        )
+        return "\n".join(lines)
+
+
+def _pseudonym(salt: str, patient_id: str) -> str:
+    return hashlib.sha256(f"{salt}\0{patient_id}".encode()).hexdigest()[:12].upper()
+
+
+def _keeps_uid(keyword: str) -> bool:
+    return keyword.endswith("ClassUID") or keyword in ("TransferSyntaxUID", "CodingSchemeUID")
+
+
+def _new_uid(uid: str, salt: str, uids: dict[str, str]) -> str:
+    """The replacement of ``uid``: the same for the same salt; well-known DICOM UIDs stay."""
+    if uid.startswith("1.2.840.10008."):
+        return uid
+    if uid not in uids:
+        uids[uid] = generate_uid(entropy_srcs=[salt, uid])
+    return uids[uid]
+
+
+def _check_complete(ds: Dataset, path: Path) -> None:
+    """Raise if the file ends inside an element or goes on after the last one."""
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if not len(ds) or "SOPClassUID" not in ds:
+        raise DicomError(
+            f"{path} holds no SOPClassUID: it is truncated or not a DICOM instance. "
+            "Nothing was written for it."
+        )
+    if syntax is not None and syntax.is_deflated:
+        return  # offsets refer to the inflated stream
+    last = ds.get_item(max(ds.keys()))
+    if isinstance(last, RawDataElement) and last.length != 0xFFFFFFFF:
+        end, size = last.value_tell + last.length, path.stat().st_size
+        if end != size:
+            raise DicomError(
+                f"{path} is truncated or damaged: its last element ends at byte {end}, but the "
+                f"file holds {size} bytes. Nothing was written for it; copy it again from its source."
+            )
+
+
+def _clean(
+    ds: Dataset,
+    changes: list[Change],
+    salt: str,
+    uids: dict[str, str],
+    pseudonym: str,
+    prefix: tuple[str, str] = ("", ""),
+) -> None:
+    """Apply the Basic Profile to ``ds`` and, recursively, to its sequence items, in place."""
+    for elem in list(ds):
+        tag = elem.tag
+        name = elem.keyword or ("(private)" if tag.is_private else "(unknown)")
+        where = (f"{prefix[0]}({tag.group:04X},{tag.element:04X})", prefix[1] + name)
+        rule = BASIC_PROFILE.get(elem.keyword)
+        action = None
+        if (
+            tag.is_private
+            or 0x5000 <= tag.group <= 0x50FF
+            or (0x6000 <= tag.group <= 0x60FF and tag.element in (0x3000, 0x4000))
+        ):
+            del ds[tag]  # private tags, curves, overlay data and comments
+            action = "X"
+        elif tag.element == 0 and tag.group != 0x0002:
+            del ds[tag]  # group lengths would be wrong after the changes
+        elif elem.keyword in ("PatientName", "PatientID"):
+            elem.value = f"ANON^{pseudonym}" if elem.keyword == "PatientName" else f"ANON-{pseudonym}"
+            action = "D"
+        elif rule == "X":
+            del ds[tag]
+            action = "X"
+        elif rule == "Z" or (rule == "D" and elem.VR in ("SQ", "OB", "OW", "UN")):
+            elem.value = None
+            action = "Z"
+        elif rule == "D":
+            elem.value = _DUMMY.get(elem.VR, "ANONYMOUS")
+            action = "D"
+        elif elem.VR == "UI" and elem.value and not _keeps_uid(elem.keyword):
+            old = list(elem.value) if isinstance(elem.value, MultiValue) else [elem.value]
+            new = [_new_uid(str(v), salt, uids) for v in old]
+            elem.value = new if len(new) > 1 else new[0]
+            action = "U"
+        elif elem.VR == "SQ":
+            for index, item in enumerate(elem.value):
+                _clean(
+                    item,
+                    changes,
+                    salt,
+                    uids,
+                    pseudonym,
+                    (f"{where[0]}[{index}]>", f"{where[1]}[{index}]>"),
+                )
+        if action:
+            changes.append(Change(*where, action))
+
+
+def _deidentify_file(
+    source: Path, target: Path, salt: str, uids: dict[str, str], report: DeidentificationReport
+) -> None:
+    ds = _read(source, header_only=False)
+    if ds is None:
+        raise _not_dicom(source)
+    _check_complete(ds, source)  # first: reading a value turns its raw element into a parsed one
+    _check_pixel_length(ds, source, note=" Nothing was written for it.")
+    changes: list[Change] = []
+    try:
+        _clean(ds, changes, salt, uids, _pseudonym(salt, str(ds.get("PatientID", ""))))
+    except Exception as exc:  # values pydicom cannot parse
+        raise DicomError(
+            f"{source} holds a malformed value ({_reason(exc)}). Nothing was written for it."
+        ) from exc
+    for keyword in _META_REMOVED:
+        if keyword in ds.file_meta:
+            delattr(ds.file_meta, keyword)
+            changes.append(
+                Change(
+                    f"({tag_for_keyword(keyword) >> 16:04X},{tag_for_keyword(keyword) & 0xFFFF:04X})",
+                    keyword,
+                    "X",
+                )
+            )
+    if "SOPInstanceUID" in ds:
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    elif "MediaStorageSOPInstanceUID" in ds.file_meta:
+        ds.file_meta.MediaStorageSOPInstanceUID = _new_uid(
+            str(ds.file_meta.MediaStorageSOPInstanceUID), salt, uids
+        )
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = "DICOM PS3.15 Annex E Basic Profile (MedLab deidentify)"
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator = "113100", "DCM"
+    code.CodeMeaning = "Basic Application Confidentiality Profile"
+    ds.DeidentificationMethodCodeSequence = Sequence([code])
+    for keyword in (
+        "PatientIdentityRemoved",
+        "DeidentificationMethod",
+        "DeidentificationMethodCodeSequence",
+    ):
+        tag = tag_for_keyword(keyword)
+        changes.append(Change(f"({tag >> 16:04X},{tag & 0xFFFF:04X})", keyword, "A"))
+    if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
+        report.warnings.append(
+            f"{source.name}: BurnedInAnnotation is YES: the pixels show text that may identify "
+            "the patient."
+        )
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, partial = tempfile.mkstemp(prefix=".deid-", suffix=".partial", dir=target.parent)
+    os.close(handle)
+    try:
+        ds.save_as(partial, enforce_file_format=True)
+        os.replace(partial, target)
+    except Exception as exc:
+        Path(partial).unlink(missing_ok=True)
+        raise DicomError(
+            f"{source}: cannot write the de-identified copy to {target} ({_reason(exc)})."
+        ) from exc
+    report.files.append(target)
+    report.changes[target] = changes
+
+
+def deidentify(
+    src: str | os.PathLike, dst: str | os.PathLike, *, salt: str = "medlab"
+) -> DeidentificationReport:
+    """Write de-identified copies of DICOM files (DICOM PS3.15 Annex E, Basic Profile).
+
+    ``src`` is a file or a folder (read recursively); ``dst`` is the output file (or an
+    existing folder to put it in) or the output folder, which mirrors the layout of ``src``.
+    ``src`` is never modified, and ``dst`` may not overlap it. Files that are not DICOM are
+    skipped (not copied) and listed in the report. For every DICOM file:
+
+    * the attributes in :data:`BASIC_PROFILE` are removed (X), emptied (Z) or get a dummy
+      value (D), also inside sequences; all private tags, curves and overlays are removed;
+    * PatientName and PatientID become a pseudonym derived from ``salt`` and the original
+      PatientID, so one patient keeps one pseudonym across files and runs;
+    * every UID except class and transfer syntax UIDs is replaced (U) by one derived from
+      ``salt`` and the original, so references between files stay consistent; the file meta
+      *Media Storage SOP Instance UID* follows *SOP Instance UID*;
+    * PatientIdentityRemoved, DeidentificationMethod and DeidentificationMethodCodeSequence
+      (113100, DCM) are added (A); pixel data and geometry are kept byte for byte.
+
+    Use a secret ``salt`` for real data: with the default, anyone who knows a PatientID or
+    a UID can recompute its replacement. Pixel data (burned-in text) and file names are not
+    cleaned. A truncated or damaged file raises a :class:`DicomError` naming it, after the
+    files before it were written; each output is written under a temporary name and then
+    renamed, so no partial file is ever left.
+    """
+    src, dst = Path(src), Path(dst)
+    if not src.exists():
+        raise DicomError(f"{src} does not exist: check the path.")
+    if not isinstance(salt, str) or not salt:
+        raise DicomError(f"salt must be a non-empty string; got {salt!r}.")
+    src_real, dst_real = src.resolve(), dst.resolve()
+    if src.is_dir():
+        if dst_real == src_real or src_real in dst_real.parents or dst_real in src_real.parents:
+            raise DicomError(
+                f"dst {dst} overlaps src {src}: de-identified copies must go to a folder outside the "
+                "originals (e.g. a sibling folder), so that the originals cannot be overwritten."
+            )
+        if dst.exists() and not dst.is_dir():
+            raise DicomError(f"{dst} is a file, but src {src} is a folder: give a folder for dst.")
+        jobs = [(p, dst / p.relative_to(src)) for p in sorted(src.rglob("*")) if p.is_file()]
+    else:
+        target = dst / src.name if dst.is_dir() else dst
+        if target.resolve() == src_real:
+            raise DicomError(f"dst {dst} is the source file itself: choose another path.")
+        jobs = [(src, target)]
+    report = DeidentificationReport(source=src, destination=dst)
+    uids: dict[str, str] = {}
+    for source, target in jobs:
+        if src.is_dir():
+            header = _read(source, header_only=True)
+            if header is None:
+                report.skipped.append((source, "not DICOM"))
+                continue
+            if header.file_meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
+                report.skipped.append((source, "DICOMDIR: make a new one for the copies"))
+                continue
+        _deidentify_file(source, target, salt, uids, report)
+    report.uids_replaced = len(uids)
+    for message in report.warnings:
+        warnings.warn(message, DicomWarning, stacklevel=2)
+    return report

@@ -1,0 +1,22 @@
+"""The error and warning every part of :mod:`medlab.dicom` raises or issues.
+
+A :class:`DicomError` stops: the file, folder or argument cannot be used, and the message
+names it, says what is wrong and what to do. A :class:`DicomWarning` goes on: the result is
+usable but approximate, and the message says how.
+"""
+
+from __future__ import annotations
+
+
+class DicomError(ValueError):
+    """A DICOM file, folder or argument cannot be used; the message names it and the problem."""
+
+
+class DicomWarning(UserWarning):
+    """The input was usable, but the result is approximate (the message says how)."""
+
+
+def _reason(exc: BaseException) -> str:
+    """``"TypeName: first line of the message"`` of ``exc``, for an error message."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__

@@ -1,0 +1,215 @@
+"""Slice geometry of a DICOM series: sort the slices and check that they form a regular grid.
+
+Every slice says where it lies in the patient: *Image Position (Patient)* is the position of
+its first voxel and *Image Orientation (Patient)* holds the directions of its rows and
+columns, both in the patient's LPS frame (x towards the patient's Left, y towards Posterior,
+z towards the head, Superior; millimetres). The slices are sorted along the slice normal
+``cross(row, column)`` (never by file name or *Instance Number*). Geometry that would make a
+naive reader stack a wrong volume (mixed orientations, duplicate or missing slices, gantry
+tilt) raises a :class:`~medlab.dicom.errors.DicomError` that says what to do.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+
+from medlab.dicom.errors import DicomError
+from medlab.dicom.files import _floats
+
+SLICE_GAP_TOLERANCE = 0.01
+"""A step between slices may deviate this fraction from the median step (1 %)."""
+
+TILT_TOLERANCE_DEG = 0.05
+"""Largest angle (degrees) between the slice-to-slice step and the slice normal taken as 0."""
+
+ORIENTATION_TOLERANCE_DEG = 1.0
+"""A slice normal within this angle (degrees) of a patient axis is axial, coronal or sagittal."""
+
+
+def orientation_label(normal: Any) -> str:
+    """Name the plane of slices with normal ``(x, y, z)`` in patient (LPS) coordinates.
+
+    ``"axial"``, ``"coronal"`` or ``"sagittal"`` if the normal lies within
+    :data:`ORIENTATION_TOLERANCE_DEG` of the z, y or x axis, else ``"oblique"``.
+
+    >>> orientation_label([0, 0, 1]), orientation_label([0, -1, 0]), orientation_label([0.6, 0, 0.8])
+    ('axial', 'coronal', 'oblique')
+    """
+    n = np.asarray(normal, dtype=float)
+    n = n / np.linalg.norm(n)
+    axis = int(np.argmax(np.abs(n)))
+    if abs(n[axis]) >= math.cos(math.radians(ORIENTATION_TOLERANCE_DEG)):
+        return ("sagittal", "coronal", "axial")[axis]
+    return "oblique"
+
+
+_PATIENT_LETTERS = {
+    "L": (1, 0, 0),
+    "R": (-1, 0, 0),
+    "P": (0, 1, 0),
+    "A": (0, -1, 0),
+    "H": (0, 0, 1),
+    "F": (0, 0, -1),
+}
+
+
+def _axes(ds: Dataset, path: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column unit vectors (LPS) from ImageOrientationPatient or PatientOrientation."""
+    iop = _floats(ds, "ImageOrientationPatient", 6, path)
+    if iop is not None:
+        row, col = np.array(iop[:3]), np.array(iop[3:])
+        if (
+            abs(np.linalg.norm(row) - 1) > 1e-3
+            or abs(np.linalg.norm(col) - 1) > 1e-3
+            or abs(row @ col) > 1e-3
+        ):
+            raise DicomError(
+                f"{path}: ImageOrientationPatient {iop} is not two orthogonal unit vectors, "
+                "so the slice geometry is unknown."
+            )
+        return row / np.linalg.norm(row), col / np.linalg.norm(col)
+    letters = [str(v).upper() for v in (ds.get("PatientOrientation") or [])]
+    try:
+        row, col = (np.sum([_PATIENT_LETTERS[c] for c in s], axis=0).astype(float) for s in letters)
+        row, col = row / np.linalg.norm(row), col / np.linalg.norm(col)
+        source = "PatientOrientation " + "\\".join(letters)
+    except (KeyError, ValueError, TypeError, ZeroDivisionError):
+        row, col = np.array([1.0, 0, 0]), np.array([0, 1.0, 0])
+        source = "nowhere (no PatientOrientation either), so it is taken as axial"
+    notes.append(
+        f"{path.name} has no ImagePositionPatient/ImageOrientationPatient (a projection image "
+        f"such as a radiograph): the origin is set to (0, 0, 0) and the direction comes from "
+        f"{source}; the axes (z, y, x) follow the image, not the patient's axial frame."
+    )
+    return row, col
+
+
+def _pixel_spacing(ds: Dataset, path: Path, notes: list[str]) -> tuple[float, float]:
+    """(row spacing, column spacing) = (y, x) in mm."""
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        values = _floats(ds, keyword, 2, path)
+        if values is not None:
+            if min(values) <= 0:
+                raise DicomError(f"{path} has a non-positive {keyword} {values}.")
+            if keyword == "ImagerPixelSpacing":
+                notes.append(
+                    f"{path.name} has no PixelSpacing: used ImagerPixelSpacing {values} mm, which "
+                    "is measured at the detector and overstates sizes in the patient by the "
+                    "geometric magnification."
+                )
+            return values[0], values[1]
+    notes.append(f"{path.name} has no PixelSpacing: assumed 1.0 mm per pixel.")
+    return 1.0, 1.0
+
+
+def _check_same(paths: list[Path], values: list[Any], what: str, where: str, same) -> None:
+    groups: list[tuple[Any, list[Path]]] = []
+    for path, value in zip(paths, values):
+        for key, members in groups:
+            if same(key, value):
+                members.append(path)
+                break
+        else:
+            groups.append((value, [path]))
+    if len(groups) > 1:
+        listing = "; ".join(f"{key} in {len(m)} file(s), e.g. {m[0].name}" for key, m in groups)
+        raise DicomError(
+            f"{where}: the slices do not share one {what} ({listing}). They cannot be stacked "
+            "into one volume: separate the files, or read them one by one."
+        )
+
+
+def _slice_geometry(paths, headers, *, allow_irregular, notes, where):
+    """Sort slices along the normal and check the grid; return order, origin, direction, z."""
+    row, col = _axes(headers[0], paths[0], notes)
+    normal = np.cross(row, col)
+    direction = np.stack([row, col, normal]) + 0.0  # + 0.0 turns -0.0 into 0.0
+    if len(paths) == 1:
+        origin = _floats(headers[0], "ImagePositionPatient", 3, paths[0])
+        if origin is None and "ImageOrientationPatient" in headers[0]:
+            notes.append(f"{paths[0].name} has no ImagePositionPatient: the origin is set to (0, 0, 0).")
+        origin = origin or [0.0, 0.0, 0.0]
+        for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+            value = _floats(headers[0], keyword, 1, paths[0])
+            if value is not None and value[0] > 0:
+                return [0], origin, direction, value[0]
+        notes.append(f"{paths[0].name}: a single slice without SliceThickness: z spacing set to 1.0 mm.")
+        return [0], origin, direction, 1.0
+
+    positions = []
+    for path, ds in zip(paths, headers):
+        ipp = _floats(ds, "ImagePositionPatient", 3, path)
+        if ipp is None or "ImageOrientationPatient" not in ds:
+            raise DicomError(
+                f"{path} has no ImagePositionPatient/ImageOrientationPatient, so its place in "
+                f"the volume of {where} is unknown; read it on its own."
+            )
+        positions.append(ipp)
+    iops = [_floats(ds, "ImageOrientationPatient", 6, p) for p, ds in zip(paths, headers)]
+    _check_same(paths, iops, "ImageOrientationPatient", where, lambda a, b: np.allclose(a, b, atol=1e-4))
+    for path, ds in zip(paths, headers):
+        tilt = _floats(ds, "GantryDetectorTilt", 1, path)
+        if tilt is not None and abs(tilt[0]) > 1e-3:
+            raise DicomError(
+                f"{path}: GantryDetectorTilt is {tilt[0]:g} degrees. Stacking tilted slices on a "
+                "straight grid would shear the anatomy; resample the series first (dcm2niix "
+                "and dicom2nifti correct gantry tilt)."
+            )
+
+    ipp = np.array(positions)
+    along = ipp @ normal
+    order = [int(i) for i in np.argsort(along, kind="stable")]
+    ipp, along = ipp[order], along[order]
+    ordered = [paths[i] for i in order]
+    steps = np.diff(along)
+    duplicates = np.flatnonzero(steps < 1e-3)
+    if duplicates.size:
+        k = duplicates[0]
+        raise DicomError(
+            f"{where}: {ordered[k].name} and {ordered[k + 1].name} lie at the same slice position "
+            f"({along[k]:.3f} mm along the slice normal). The folder seems to hold a slice twice "
+            "or two acquisitions of one series (check EchoNumbers, AcquisitionNumber, "
+            "TemporalPositionIdentifier); keep one file of each pair."
+        )
+    drift = np.linalg.norm((ipp - ipp[0]) - np.outer(along - along[0], normal), axis=1)  # in-plane, mm
+    tilt = max(math.degrees(math.atan2(d, a)) for d, a in zip(drift[1:], along[1:] - along[0]))
+    if tilt > TILT_TOLERANCE_DEG:
+        raise DicomError(
+            f"{where}: the slice positions step at up to {tilt:.2f} degrees to the slice normal "
+            "(gantry or detector tilt, or slices shifted in-plane). Stacking them on a straight "
+            "grid would shear the anatomy; resample the series first (dcm2niix and dicom2nifti "
+            "correct gantry tilt)."
+        )
+    median = float(np.median(steps))
+    bad = np.flatnonzero(np.abs(steps - median) > SLICE_GAP_TOLERANCE * median)
+    if bad.size:
+        problems = []
+        for k in bad[:3]:
+            ratio = steps[k] / median
+            text = (
+                f"slice positions jump from {along[k]:g} to {along[k + 1]:g} mm "
+                f"({ordered[k].name} to {ordered[k + 1].name})"
+            )
+            if round(ratio) >= 2 and abs(ratio - round(ratio)) < 0.05:
+                missing = round(ratio) - 1
+                text += f"; {missing} slice{'s seem' if missing > 1 else ' seems'} missing"
+            else:
+                text += f"; the step is {steps[k]:g} mm where the median step is {median:g} mm"
+            problems.append(text)
+        more = f" (and {bad.size - 3} more)" if bad.size > 3 else ""
+        message = f"{where}: irregular slice spacing: " + "; ".join(problems) + more
+        if not allow_irregular:
+            raise DicomError(
+                message + ". Find the missing files, or pass allow_irregular=True to stack the "
+                "slices anyway with the median spacing (distances along z become approximate)."
+            )
+        notes.append(
+            message + f"; the volume uses the median spacing {median:g} mm, so distances along z are "
+            "approximate."
+        )
+    return order, list(ipp[0]), direction, round(median, 6)

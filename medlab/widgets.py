@@ -1,0 +1,70 @@
+"""Interactive viewers for volumes, with a static picture wherever widgets cannot run.
+
+In JupyterLab, :func:`window_viewer` gives sliders for the slice, the window level and the
+window width. An executed notebook read on GitHub, exported to HTML or run by papermill has no
+widget front end; it still shows the static figure the viewer draws first.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from medlab.windowing import window
+
+
+def widgets_available() -> bool:
+    """True inside an IPython kernel with ipywidgets installed (and ``MEDLAB_STATIC`` unset)."""
+    if os.environ.get("MEDLAB_STATIC"):
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def show_slice(volume: np.ndarray, index: int, center: float, width: float, *,
+               spacing: tuple[float, float, float] | None = None, ax: plt.Axes | None = None) -> plt.Axes:
+    """Draw axial slice ``index`` of ``volume`` ``(z, y, x)`` in HU through a window."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.imshow(window(volume[index], center, width), cmap="gray", vmin=0, vmax=1,
+              aspect=1.0 if spacing is None else spacing[1] / spacing[2])
+    ax.set_title(f"slice {index} · level {center:g} HU · width {width:g} HU", fontsize=9)
+    ax.axis("off")
+    return ax
+
+
+def window_viewer(volume: np.ndarray, *, spacing: tuple[float, float, float] | None = None,
+                  center: float = 40.0, width: float = 400.0, index: int | None = None) -> Any:
+    """A slice viewer for a CT volume ``(z, y, x)`` in HU: slice, level and width sliders.
+
+    Always draws the starting view as a static figure; returns the interactive widget when a
+    widget front end can show it (see :func:`widgets_available`), else ``None``.
+    """
+    volume = np.asarray(volume)
+    if volume.ndim != 3:
+        raise ValueError(f"window_viewer needs a (z, y, x) volume, got shape {volume.shape}")
+    start = volume.shape[0] // 2 if index is None else int(index)
+    show_slice(volume, start, center, width, spacing=spacing)
+    plt.show()
+    if not widgets_available():
+        return None
+    import ipywidgets as w
+
+    def draw(index, center, width):
+        show_slice(volume, index, center, width, spacing=spacing)
+        plt.show()
+
+    return w.interactive(
+        draw,
+        index=w.IntSlider(value=start, min=0, max=volume.shape[0] - 1, description="slice"),
+        center=w.IntSlider(value=int(center), min=-1000, max=1500, step=10, description="level (HU)"),
+        width=w.IntSlider(value=int(width), min=10, max=3000, step=10, description="width (HU)"),
+    )

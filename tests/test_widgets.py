@@ -1,0 +1,30 @@
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from medlab import widgets
+
+
+def teardown_function():
+    plt.close("all")
+
+
+def test_outside_a_kernel_the_viewer_is_static(monkeypatch):
+    volume = np.linspace(-1000, 1000, 5 * 8 * 8, dtype=np.float32).reshape(5, 8, 8)
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda: shown.append(plt.gcf()))
+    assert widgets.widgets_available() is False
+    assert widgets.window_viewer(volume, center=0, width=2000) is None
+    ax = shown[0].axes[0]
+    assert ax.get_title() == "slice 2 · level 0 HU · width 2000 HU"
+    np.testing.assert_allclose(ax.images[0].get_array(), (volume[2] + 1000) / 2000, atol=1e-6)
+
+
+def test_static_mode_can_be_forced(monkeypatch):
+    monkeypatch.setenv("MEDLAB_STATIC", "1")
+    assert widgets.widgets_available() is False
+
+
+def test_viewer_needs_a_volume():
+    with pytest.raises(ValueError, match=r"\(z, y, x\) volume"):
+        widgets.window_viewer(np.zeros((8, 8)))
