@@ -45,8 +45,8 @@ def window_viewer(volume: np.ndarray, *, spacing: tuple[float, float, float] | N
                   center: float = 40.0, width: float = 400.0, index: int | None = None) -> Any:
     """A slice viewer for a CT volume ``(z, y, x)`` in HU: slice, level and width sliders.
 
-    Always draws the starting view as a static figure; returns the interactive widget when a
-    widget front end can show it (see :func:`widgets_available`), else ``None``.
+    Always draws the starting view as a static figure; returns the sliders and a live view
+    when a widget front end can show them (see :func:`widgets_available`), else ``None``.
     """
     volume = np.asarray(volume)
     if volume.ndim != 3:
@@ -58,13 +58,22 @@ def window_viewer(volume: np.ndarray, *, spacing: tuple[float, float, float] | N
         return None
     import ipywidgets as w
 
-    def draw(index, center, width):
-        show_slice(volume, index, center, width, spacing=spacing)
-        plt.show()
+    sliders = {
+        "index": w.IntSlider(value=start, min=0, max=volume.shape[0] - 1, description="slice"),
+        "center": w.IntSlider(value=int(center), min=-1000, max=1500, step=10, description="level (HU)"),
+        "width": w.IntSlider(value=int(width), min=10, max=3000, step=10, description="width (HU)"),
+    }
+    live = w.Output()
 
-    return w.interactive(
-        draw,
-        index=w.IntSlider(value=start, min=0, max=volume.shape[0] - 1, description="slice"),
-        center=w.IntSlider(value=int(center), min=-1000, max=1500, step=10, description="level (HU)"),
-        width=w.IntSlider(value=int(width), min=10, max=3000, step=10, description="width (HU)"),
-    )
+    def redraw(_change=None):
+        # Drawn only when a slider moves: creating the viewer displays nothing by itself, so an
+        # executed notebook stores the same outputs on every run.
+        with live:
+            live.clear_output(wait=True)
+            show_slice(volume, **{k: s.value for k, s in sliders.items()}, spacing=spacing)
+            plt.show()
+
+    for slider in sliders.values():
+        slider.observe(redraw, names="value")
+    hint = w.Label("Move a slider: the live view appears below.")
+    return w.VBox([w.HBox(list(sliders.values())), hint, live])

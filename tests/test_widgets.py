@@ -28,3 +28,17 @@ def test_static_mode_can_be_forced(monkeypatch):
 def test_viewer_needs_a_volume():
     with pytest.raises(ValueError, match=r"\(z, y, x\) volume"):
         widgets.window_viewer(np.zeros((8, 8)))
+
+
+def test_in_a_kernel_the_sliders_redraw_the_view(monkeypatch):
+    volume = np.arange(3 * 4 * 4, dtype=np.float32).reshape(3, 4, 4)
+    monkeypatch.setattr(widgets, "widgets_available", lambda: True)
+    drawn = []
+    monkeypatch.setattr(widgets, "show_slice", lambda vol, index, center, width, spacing=None: drawn.append((index, center, width)))
+    monkeypatch.setattr(plt, "show", lambda: None)
+    viewer = widgets.window_viewer(volume, center=0, width=100)
+    assert drawn == [(1, 0, 100)]  # the static first view only
+    sliders = viewer.children[0].children
+    sliders[0].value = 2
+    sliders[2].value = 500
+    assert drawn[1:] == [(2, 0, 100), (2, 0, 500)]

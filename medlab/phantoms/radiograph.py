@@ -159,25 +159,31 @@ def _compose(anatomy, y, x, vessels):
 
 
 def _opacities(rng, n, size, lung_r, lung_l, y, x, has, kinds):
-    """Pneumonia-like opacity intensities ``(N, H, W)`` and soft masks, where ``has``."""
+    """Pneumonia-like opacity intensities ``(N, H, W)`` and soft masks, where ``has``.
+
+    ``consolidated``: one dense, confluent region in one lung (lobar pneumonia).
+    ``diffuse``: fainter, patchy regions in both lungs (bronchopneumonia, viral pneumonia).
+    """
     texture = smooth_field(rng, (size, size), batch=n, knots=10)
     shape_noise = smooth_field(rng, (size, size), batch=n, knots=7)
     add = np.zeros((n, size, size), dtype=np.float32)
     soft = np.zeros((n, size, size), dtype=np.float32)
     for i in np.flatnonzero(has):
-        lung = lung_r[i] if rng.random() < 0.55 else lung_l[i]
-        ys, xs = np.nonzero(lung > 0.5)
-        if len(ys) == 0:
-            continue
-        j = rng.integers(len(ys))
-        cy, cx = y[ys[j], 0], x[0, xs[j]]
-        radius = rng.uniform(0.12, 0.26)
-        region = soft_step(ellipse_distance(y, x, cy, cx, radius * rng.uniform(0.8, 1.3), radius)
-                           + 0.07 * shape_noise[i], 0.03) * lung
-        if kinds[i] == "diffuse":
-            amp, pattern = rng.uniform(0.06, 0.12), 0.55 + 0.45 * np.tanh(1.5 * texture[i])
+        diffuse = kinds[i] == "diffuse"
+        lungs = [lung_r[i], lung_l[i]] if diffuse else [lung_r[i] if rng.random() < 0.55 else lung_l[i]]
+        region = np.zeros((size, size), dtype=np.float32)
+        for lung in lungs:
+            ys, xs = np.nonzero(lung > 0.9)
+            if len(ys) == 0:
+                continue
+            j = rng.integers(len(ys))
+            radius = rng.uniform(0.14, 0.22) if diffuse else rng.uniform(0.18, 0.30)
+            d = ellipse_distance(y, x, y[ys[j], 0], x[0, xs[j]], radius * rng.uniform(0.9, 1.4), radius)
+            region = np.maximum(region, soft_step(d + 0.06 * shape_noise[i], 0.03) * lung)
+        if diffuse:
+            amp, pattern = rng.uniform(0.12, 0.20), 0.55 + 0.45 * np.tanh(1.5 * texture[i])
         else:
-            amp, pattern = rng.uniform(0.12, 0.24), 0.85 + 0.15 * texture[i]
+            amp, pattern = rng.uniform(0.22, 0.36), 0.85 + 0.15 * texture[i]
         add[i] = amp * region * pattern
         soft[i] = region
     return add, soft
@@ -195,7 +201,7 @@ def _nodules(rng, n, size, lung_r, lung_l, y, x, counts):
         for _ in range(counts[i] if len(ys) else 0):
             j = rng.integers(len(ys))
             r = rng.uniform(0.035, 0.075)  # 2-5 % of the image: 4.5-10 px across at 128 px
-            ry, amp = r * rng.uniform(0.85, 1.15), rng.uniform(0.07, 0.16)
+            ry, amp = r * rng.uniform(0.85, 1.15), rng.uniform(0.12, 0.24)
             half = int(np.ceil(max(r, ry) / px)) + 3  # draw in a window around the nodule only
             r0, r1 = max(ys[j] - half, 0), min(ys[j] + half + 1, size)
             c0, c1 = max(xs[j] - half, 0), min(xs[j] + half + 1, size)
