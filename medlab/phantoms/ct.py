@@ -87,7 +87,7 @@ def ct_volume(
         Which part of the body, in normalised units: ``-1`` is the lung apex, ``1`` the lower
         kidneys. ``(0.2, 0.2)`` with ``shape=(1, H, W)`` gives a single axial slice.
     site
-        Acquisition site: sets the noise level (see :data:`~medlab.phantoms.SITES`).
+        Acquisition site: sets the in-plane blur and the noise level (see :data:`~medlab.phantoms.SITES`).
     nodules, liver_lesions
         How many lesions of each kind to place (where the organ is in the field of view).
     patient_seed
@@ -193,8 +193,8 @@ def ct_volume(
             image[sl][inside] = HU[kind] + float(rng.normal(0, 8))
             lesions.append({"kind": kind, "center": tuple(float(v) for v in c), "radius_mm": radius})
 
-    # Acquisition: slight blur (point-spread) and correlated noise.
-    image = ndi.gaussian_filter(image, sigma=(0.0, 0.6, 0.6))
+    # Acquisition: the site's in-plane blur (reconstruction kernel, point-spread) and correlated noise.
+    image = ndi.gaussian_filter(image, sigma=(0.0, site_info.blur, site_info.blur))
     noise = ndi.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma=(0.0, 0.7, 0.7))
     image += noise * (site_info.ct_noise_hu / 0.4)  # a 0.7-pixel blur leaves ~0.4 of the noise std
     return CTVolume(image=image.astype(np.float32), labels=labels, spacing=tuple(map(float, spacing)),
