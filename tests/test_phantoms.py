@@ -140,12 +140,16 @@ def test_ct_hounsfield_units_per_tissue(ct):
     assert ct.image.dtype == np.float32 and ct.labels.dtype == np.uint8 and ct.spacing == (8.0, 3.7, 3.7)
 
 
-def test_ct_anatomy_runs_head_to_feet(ct):
+def test_ct_axes_follow_patient_coordinates(ct):
+    """Index 0 is the most inferior slice (LPS z grows towards the head), like an axial DICOM
+    series read in order of position."""
     per_slice = lambda name: ct.mask(name).sum(axis=(1, 2))  # noqa: E731
     lung_z = np.flatnonzero(per_slice("lung"))
     liver_z = np.flatnonzero(per_slice("liver"))
     kidney_z = np.flatnonzero(per_slice("kidney"))
-    assert lung_z.mean() < liver_z.mean() < kidney_z.mean()
+    assert kidney_z.mean() < liver_z.mean() < lung_z.mean()
+    # the spine and aorta are posterior (larger y), the heart anterior
+    assert np.nonzero(ct.mask("heart"))[1].mean() < np.nonzero(ct.mask("aorta"))[1].mean()
     # the liver is on the patient's right, i.e. the image's left
     assert np.nonzero(ct.mask("liver"))[2].mean() < ct.image.shape[2] / 2
 

@@ -1,14 +1,17 @@
 """Synthetic CT of the chest and upper abdomen in Hounsfield units, with a label map.
 
-The volume runs from the lung apices (first slice) to the kidneys (last slice). Tissues carry
+The volume covers the body from the kidneys (first slice) up to the lung apices (last slice). Tissues carry
 their textbook attenuation: air −1000 HU, lung ≈ −850, fat ≈ −100, soft tissue and organs
 20–80 (liver ≈ 60, kidney ≈ 30, heart and aorta ≈ 40), cancellous bone ≈ 250, cortical
 bone ≈ 900. Lungs hold vessels (bright, branching, the classic look-alike of a nodule);
 lesions are solid lung nodules and hypodense liver lesions.
 
-Axes are ``(z, y, x)``: ``z`` from head to feet, ``y`` from anterior (front) to posterior,
-``x`` from the patient's right to left (so the patient's right is on the image's left, as
-radiologists view axial slices). Spacing is in millimetres.
+Axes are ``(z, y, x)`` and follow DICOM's patient coordinates (LPS), the order in which
+:func:`medlab.dicom.read_series` returns an axial series: ``z`` from feet to head (index 0 is
+the most inferior slice), ``y`` from anterior (front) to posterior, ``x`` from the patient's
+right to left (so the patient's right is on the image's left, as radiologists view axial
+slices). Spacing is in millimetres. Show coronal or sagittal cuts with ``origin="lower"`` to
+put the head at the top.
 
 >>> ct = ct_volume(seed=0, shape=(16, 64, 64))
 >>> ct.image.shape, ct.labels.dtype, sorted(set(LABELS) - {"lesion"})[:3]
@@ -98,7 +101,8 @@ def ct_volume(
     a = np.random.default_rng([seed if patient_seed is None else patient_seed, 29])
     site_info = get_site(site)
 
-    z = np.linspace(z_range[0], z_range[1], depth, dtype=np.float32)[:, None, None]
+    # Normalised height runs from -1 (apex) to 1 (kidneys); slice 0 is the inferior end.
+    z = np.linspace(z_range[1], z_range[0], depth, dtype=np.float32)[:, None, None]
     y = grid(height)[None, :, None]
     x = grid(width)[None, None, :]
 
