@@ -10,7 +10,7 @@ PIP     := $(BIN)/python -m pip --disable-pip-version-check
 
 help:
 	@echo "make course   execute every lab into build/ and write build/report.md (PROFILE=smoke|default|full)"
-	@echo "make test     unit tests and every lab executed and replayed (about 10 minutes on 2 CPU cores)"
+	@echo "make test     unit tests and every lab executed and replayed (a few minutes on 2 CPU cores)"
 	@echo "make lab      open JupyterLab on notebooks/"
 	@echo "make test-fast  the same tests with the labs in the smoke profile (for quick iteration)"
 

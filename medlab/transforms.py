@@ -48,7 +48,8 @@ def resample(
     affine = torch.eye(spatial + 1, dtype=torch.float64)
     affine[range(spatial), range(spatial)] = torch.as_tensor(spacing, dtype=torch.float64)
     tensor = MetaTensor(_as_tensor(image).float(), affine=affine)
-    out = Spacing(pixdim=tuple(target_spacing), mode=mode, dtype=np.float32, scale_extent=True)(tensor)
+    out = Spacing(pixdim=tuple(target_spacing), mode=mode, dtype=np.float32, scale_extent=True,
+                  align_corners=True)(tensor)
     reached = tuple(float(v) for v in np.abs(np.diag(np.asarray(out.affine))[:spatial]))
     array = out.detach().cpu().numpy()
     if mode == "nearest" and dtype is not None:
