@@ -1,0 +1,222 @@
+"""The training loop the labs use after lab 03 has written it out once.
+
+:func:`fit` runs epochs of :func:`train_one_epoch` and :func:`evaluate`, keeps a
+:class:`History`, shows a progress bar, stops early when the validation score stops improving,
+and restores the best weights. Nothing is hidden: each step is the plain PyTorch loop
+(forward, loss, backward, step). On CUDA it adds what makes GPUs fast — mixed precision and the
+``channels_last`` memory layout — and nothing else changes.
+
+Batches are ``(inputs, targets)`` pairs, or dictionaries with ``"image"`` and ``"label"`` (MONAI's
+style). Checkpoints are written atomically and read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+Metric = Callable[[np.ndarray, np.ndarray], float]
+"""``metric(targets, scores) -> float``, higher is better (e.g. ``sklearn.metrics.roc_auc_score``)."""
+
+
+@dataclass
+class History:
+    """Per-epoch training record. ``best_epoch`` counts from 0; ``val_metric`` is empty when no
+    metric was given."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_metric: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    stopped_early: bool = False
+
+    @property
+    def best(self) -> float:
+        """The validation score at the best epoch (metric if any, else loss)."""
+        values = self.val_metric or self.val_loss
+        return values[self.best_epoch]
+
+
+def _unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(batch, dict):
+        return batch["image"], batch["label"]
+    inputs, targets = batch
+    return inputs, targets
+
+
+def _to_device(inputs: torch.Tensor, targets: torch.Tensor, device: torch.device):
+    inputs = torch.as_tensor(inputs).to(device, non_blocking=True)
+    if device.type == "cuda" and inputs.ndim == 4:
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    return inputs, torch.as_tensor(targets).to(device, non_blocking=True)
+
+
+def _autocast(device: torch.device, amp: bool):
+    return torch.autocast(device_type="cuda", dtype=torch.float16) if (amp and device.type == "cuda") \
+        else torch.autocast(device_type="cpu", enabled=False)
+
+
+def train_one_epoch(model: torch.nn.Module, loader: Iterable, loss_fn: Callable, optimizer: torch.optim.Optimizer,
+                    device: torch.device, *, regularizer: Callable[[torch.nn.Module], torch.Tensor] | None = None,
+                    amp: bool = False, scaler: torch.amp.GradScaler | None = None) -> float:
+    """One pass over ``loader``: forward, loss (+ ``regularizer(model)``), backward, step.
+    Returns the mean training loss (without the regulariser) per sample."""
+    model.train()
+    total, count = 0.0, 0
+    for batch in loader:
+        inputs, targets = _to_device(*_unpack(batch), device)
+        optimizer.zero_grad(set_to_none=True)
+        with _autocast(device, amp):
+            loss = loss_fn(model(inputs), targets)
+        objective = loss + regularizer(model) if regularizer is not None else loss
+        if scaler is not None:
+            scaler.scale(objective).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            objective.backward()
+            optimizer.step()
+        if not torch.isfinite(loss):
+            raise FloatingPointError("the training loss became NaN or infinite: lower the learning rate")
+        total += loss.item() * len(inputs)
+        count += len(inputs)
+    return total / max(count, 1)
+
+
+@torch.no_grad()
+def _run(model, loader, device, *, amp=False, loss_fn=None):
+    """Outputs and targets over ``loader`` (CPU tensors) and the mean loss if ``loss_fn`` is given."""
+    model.eval()
+    outputs, targets, total, count = [], [], 0.0, 0
+    for batch in loader:
+        inputs, target = _to_device(*_unpack(batch), device)
+        with _autocast(device, amp):
+            out = model(inputs)
+        if loss_fn is not None:
+            total += float(loss_fn(out.float(), target)) * len(inputs)
+            count += len(inputs)
+        outputs.append(out.float().cpu())
+        targets.append(target.cpu())
+    return torch.cat(outputs), torch.cat(targets), (total / max(count, 1) if loss_fn is not None else None)
+
+
+def predict(model: torch.nn.Module, loader: Iterable, device: torch.device, *, amp: bool = False
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Model outputs and targets over ``loader``, as NumPy arrays (outputs squeezed to ``(N,)``
+    for single-output models)."""
+    outputs, targets, _ = _run(model, loader, device, amp=amp)
+    if outputs.ndim == 2 and outputs.shape[1] == 1:
+        outputs = outputs[:, 0]
+    return outputs.numpy(), targets.numpy()
+
+
+def evaluate(model: torch.nn.Module, loader: Iterable, loss_fn: Callable, device: torch.device, *,
+             metric: Metric | None = None, score: Callable[[torch.Tensor], torch.Tensor] | None = None,
+             amp: bool = False) -> tuple[float, float | None]:
+    """Mean loss over ``loader`` and, if given, ``metric(targets, score(outputs))``.
+
+    ``score`` turns the outputs ``(N, C)`` into what the metric ranks (default: a single output
+    column as it is, e.g. a logit for an AUC; use a softmax column for multi-class outputs)."""
+    outputs, targets, loss = _run(model, loader, device, amp=amp, loss_fn=loss_fn)
+    value = None
+    if metric is not None:
+        scores = score(outputs) if score is not None else (outputs[:, 0] if outputs.ndim == 2 and outputs.shape[1] == 1 else outputs)
+        value = float(metric(targets.numpy(), scores.numpy()))
+    return loss, value
+
+
+def fit(
+    model: torch.nn.Module,
+    train_loader: Iterable,
+    val_loader: Iterable,
+    *,
+    loss_fn: Callable,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    epochs: int,
+    metric: Metric | None = None,
+    score: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    patience: int | None = None,
+    regularizer: Callable[[torch.nn.Module], torch.Tensor] | None = None,
+    scheduler: Any | None = None,
+    amp: bool | str = "auto",
+    restore_best: bool = True,
+    progress: bool = True,
+    desc: str = "epochs",
+) -> History:
+    """Train ``model`` for up to ``epochs`` epochs; return its :class:`History`.
+
+    After each epoch the model is evaluated on ``val_loader``: with ``metric`` the best epoch is
+    the one with the highest metric, otherwise the lowest validation loss. With ``patience``,
+    training stops after that many epochs without improvement (early stopping), and with
+    ``restore_best`` the model ends with the best epoch's weights. ``amp="auto"`` uses mixed
+    precision on CUDA only. ``scheduler.step()`` runs once per epoch.
+    """
+    from tqdm.auto import tqdm
+
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    use_amp = (device.type == "cuda") if amp == "auto" else bool(amp)
+    scaler = torch.amp.GradScaler("cuda") if (use_amp and device.type == "cuda") else None
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    history, best_value, best_state = History(), -math.inf, None
+    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
+    for epoch in bar:
+        history.train_loss.append(train_one_epoch(model, train_loader, loss_fn, optimizer, device,
+                                                  regularizer=regularizer, amp=use_amp, scaler=scaler))
+        val_loss, value = evaluate(model, val_loader, loss_fn, device, metric=metric, score=score, amp=use_amp)
+        history.val_loss.append(val_loss)
+        if value is not None:
+            history.val_metric.append(value)
+        current = value if value is not None else -val_loss
+        if current > best_value:
+            best_value, history.best_epoch = current, epoch
+            if restore_best:
+                best_state = copy.deepcopy(model.state_dict())
+        if scheduler is not None:
+            scheduler.step()
+        bar.set_postfix(train=f"{history.train_loss[-1]:.3f}", val=f"{val_loss:.3f}",
+                        **({"metric": f"{value:.3f}"} if value is not None else {}))
+        if patience is not None and epoch - history.best_epoch >= patience:
+            history.stopped_early = epoch < epochs - 1
+            break
+    if restore_best and best_state is not None:
+        model.load_state_dict(best_state)
+    return history
+
+
+def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, **extra: Any) -> Path:
+    """Write ``model``'s weights (and plain ``extra`` values) to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        torch.save({"state_dict": model.state_dict(), **extra}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(model: torch.nn.Module, path: str | os.PathLike, *, map_location: Any = "cpu") -> dict[str, Any]:
+    """Load weights written by :func:`save_checkpoint` into ``model`` (tensors and plain values
+    only: ``weights_only=True``); return the extra values."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    data = torch.load(path, map_location=map_location, weights_only=True)
+    model.load_state_dict(data.pop("state_dict"))
+    return data

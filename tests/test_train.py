@@ -1,0 +1,114 @@
+"""The shared training loop: learns, records, stops early, restores the best weights."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+from torch.utils.data import DataLoader, TensorDataset
+
+from medlab.models import count_parameters, small_cnn
+from medlab.train import History, evaluate, fit, load_checkpoint, predict, save_checkpoint
+
+DEVICE = torch.device("cpu")
+
+
+def data(n=256, seed=0, flip=False):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    y = ((x[:, 0] + 0.5 * x[:, 1]) > 0).float()
+    return 1 - y if flip else y, x
+
+
+def loaders(seed=0):
+    y, x = data(seed=seed)
+    yv, xv = data(seed=seed + 1)
+    return (DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(0)),
+            DataLoader(TensorDataset(xv, yv), batch_size=64))
+
+
+def bce(out, y):
+    return torch.nn.functional.binary_cross_entropy_with_logits(out[:, 0], y)
+
+
+def test_fit_learns_and_records_history():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    train, val = loaders()
+    history = fit(model, train, val, loss_fn=bce, optimizer=torch.optim.Adam(model.parameters(), 0.05),
+                  device=DEVICE, epochs=8, metric=roc_auc_score, progress=False)
+    assert len(history.train_loss) == len(history.val_loss) == len(history.val_metric) == 8
+    assert history.train_loss[-1] < history.train_loss[0] * 0.7
+    assert history.best > 0.95
+    loss, auc = evaluate(model, val, bce, DEVICE, metric=roc_auc_score)
+    assert auc == pytest.approx(history.best)  # the best epoch's weights were restored
+
+
+def test_early_stopping_and_restoring_the_best_epoch():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    train, val = loaders()
+    # validation labels flipped: training makes validation worse, so epoch 0 stays best
+    yv, xv = data(seed=1, flip=True)
+    flipped = DataLoader(TensorDataset(xv, yv), batch_size=64)
+    history = fit(model, train, flipped, loss_fn=bce, optimizer=torch.optim.SGD(model.parameters(), 0.5),
+                  device=DEVICE, epochs=20, patience=3, progress=False)
+    assert history.stopped_early and len(history.val_loss) == 4 and history.best_epoch == 0
+    assert evaluate(model, flipped, bce, DEVICE)[0] == pytest.approx(history.val_loss[0])
+
+
+def test_dictionary_batches_and_predict():
+    y, x = data(n=64)
+    batches = [{"image": x[i:i + 16], "label": y[i:i + 16]} for i in range(0, 64, 16)]
+    model = torch.nn.Linear(4, 1)
+    history = fit(model, batches, batches, loss_fn=bce, optimizer=torch.optim.SGD(model.parameters(), 0.1),
+                  device=DEVICE, epochs=2, progress=False)
+    scores, targets = predict(model, batches, DEVICE)
+    assert scores.shape == (64,) and np.array_equal(targets, y.numpy()) and isinstance(history, History)
+
+
+def test_regularizer_is_added_to_the_objective():
+    train, val = loaders()
+    weights = {}
+    for name, reg in (("plain", None), ("l1", lambda m: 1.0 * m.weight.abs().sum())):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 1)
+        fit(model, train, val, loss_fn=bce, optimizer=torch.optim.SGD(model.parameters(), 0.1), device=DEVICE,
+            epochs=5, regularizer=reg, progress=False, restore_best=False)
+        weights[name] = model.weight.abs().sum().item()
+    assert weights["l1"] < 0.5 * weights["plain"]
+
+
+def test_diverging_training_is_reported():
+    train, val = loaders()
+    model = torch.nn.Linear(4, 1)
+    with torch.no_grad():
+        model.weight.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        fit(model, train, val, loss_fn=bce, optimizer=torch.optim.SGD(model.parameters(), 0.1), device=DEVICE,
+            epochs=1, progress=False)
+    with pytest.raises(ValueError, match="epochs must be at least 1"):
+        fit(model, train, val, loss_fn=bce, optimizer=torch.optim.SGD(model.parameters(), 0.1), device=DEVICE, epochs=0)
+
+
+def test_checkpoints_round_trip_atomically(tmp_path):
+    model = small_cnn(widths=(4, 8))
+    path = save_checkpoint(model, tmp_path / "sub" / "best.pt", epoch=3, auc=0.91)
+    other = small_cnn(widths=(4, 8))
+    extra = load_checkpoint(other, path)
+    assert extra == {"epoch": 3, "auc": 0.91}
+    for a, b in zip(model.state_dict().values(), other.state_dict().values()):
+        assert torch.equal(a, b)
+    assert [p.name for p in path.parent.iterdir()] == ["best.pt"]
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_checkpoint(other, tmp_path / "missing.pt")
+
+
+def test_small_cnn_shapes_and_options():
+    net = small_cnn(widths=(8, 16, 32), dropout=0.5, outputs=3)
+    assert net(torch.zeros(2, 1, 32, 32)).shape == (2, 3)
+    assert any(isinstance(m, torch.nn.Dropout) for m in net)
+    plain = small_cnn(widths=(8,), batch_norm=False)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
+    assert count_parameters(plain) == 8 * 9 + 8 + 8 + 1
+    with pytest.raises(ValueError, match="at least one"):
+        small_cnn(widths=())
