@@ -19,7 +19,9 @@ REQUIRED_PARAMETERS = {"PROFILE": "default", "SEED": 0, "DEVICE": "auto"}
 INTRO_PARTS = ("learning goals", "prerequisites", "estimated time")
 ALLOWED_NOTEBOOK_METADATA = {"kernelspec", "language_info"}
 ALLOWED_CELL_METADATA = {"tags"}
-HARD_CODED_DEVICE = re.compile(r"""(["']cuda(:\d+)?["']|\.cuda\(\))""")
+# "cuda" given as a device (an explicit choice that fails on CPU-only machines); comparing
+# session.device.type with "cuda" to enable GPU-only speed-ups is fine.
+HARD_CODED_DEVICE = re.compile(r"""((device\s*=\s*|torch\.device\(\s*|\.to\(\s*)["']cuda|\.cuda\(\))""")
 INSTALL_COMMAND = re.compile(r"(^|\s|[!%])(pip|conda|mamba)\s+install\b", re.MULTILINE)
 CHECK_CALL = re.compile(r"\bcheck\w*\(")
 

@@ -73,6 +73,7 @@ CASES = {
     "stored output": (lambda nb: _edit(nb, 4, execution_count=3), "stored outputs", None),
     "cuda": (lambda nb: _edit(nb, 4, 'x = np.ones(3)\ndevice = "cuda"'), "hard-codes a CUDA device", None),
     "cuda call": (lambda nb: _edit(nb, 4, "x = model.cuda()"), "hard-codes a CUDA device", None),
+    "cuda to": (lambda nb: _edit(nb, 4, "x = x.to('cuda:0')"), "hard-codes a CUDA device", None),
     "pip install": (lambda nb: _edit(nb, 4, "%pip install monai\nx = 1"), "installs packages", None),
     "cell metadata": (lambda nb: _edit(nb, 4, metadata={"scrolled": True}), "metadata has keys ['scrolled']", None),
 }
@@ -83,6 +84,11 @@ def test_each_departure_is_named(case):
     change, message, name = CASES[case]
     problems = check_standard(change(good_notebook()), name or "99_example")
     assert any(message in p for p in problems), problems
+
+
+def test_checking_the_device_type_is_not_hard_coding():
+    nb = _edit(good_notebook(), 4, 'x = np.ones(3)\npin = session.device.type == "cuda"')
+    assert check_standard(nb, "99_example") == []
 
 
 def test_machine_specific_notebook_metadata():
