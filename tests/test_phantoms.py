@@ -216,3 +216,9 @@ def test_cohort_arguments_are_checked():
         make_cohort(3, images_per_patient=(2, 1))
     with pytest.raises(ValueError, match="unknown site"):
         make_cohort(3, sites=("A", "Q"))
+
+
+def test_single_slices_get_lesions_too():
+    slices = [ct_volume(seed=s, shape=(1, 64, 64), z_range=(0.4, 0.4), nodules=0, liver_lesions=1) for s in range(6)]
+    assert sum(any(l["kind"] == "liver_lesion" for l in v.lesions) for v in slices) >= 5
+    assert all(v.mask("lesion").any() == bool(v.lesions) for v in slices)

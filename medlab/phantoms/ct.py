@@ -180,7 +180,9 @@ def ct_volume(
     zz, yy, xx = (np.arange(n, dtype=np.float32) for n in shape)
     for kind, count, organ, (lo, hi) in (("nodule", nodules, lung, (3.0, 9.0)),
                                           ("liver_lesion", liver_lesions, liver, (6.0, 15.0))):
-        candidates = np.argwhere(ndi.binary_erosion(organ, iterations=2)) if count else np.empty((0, 3))
+        # lesion centres lie inside the organ; thin stacks (single slices) are eroded in-plane only
+        structure = ndi.generate_binary_structure(3, 1) if depth >= 5 else np.pad(np.ones((1, 3, 3), bool), ((1, 1), (0, 0), (0, 0)))
+        candidates = np.argwhere(ndi.binary_erosion(organ, structure=structure, iterations=2)) if count else np.empty((0, 3))
         for _ in range(count if len(candidates) else 0):
             c = candidates[rng.integers(len(candidates))].astype(np.float32)
             radius = float(rng.uniform(lo, hi))
