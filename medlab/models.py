@@ -69,6 +69,18 @@ def to_imagenet_input(images: torch.Tensor, *, size: int | None = None) -> torch
     return (x - mean) / std
 
 
+class ImageNetInput(nn.Module):
+    """:func:`to_imagenet_input` as a module, so a network fed ``(N, 1, H, W)`` grey images in
+    [0, 1] can start with the normalisation its ImageNet weights expect."""
+
+    def __init__(self, size: int | None = None):
+        super().__init__()
+        self.size = size
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return to_imagenet_input(images, size=self.size)
+
+
 def torchvision_weights_in_cache(filename: str = "resnet18-f37072fd.pth") -> str | None:
     """Path of a torchvision weights file already in the torch hub cache, else ``None``.
     Never downloads."""
@@ -95,6 +107,18 @@ def efficientnet_lite0_imagenet() -> nn.Module:
                            "(different timm or package version?)")
     model.load_state_dict(dict(zip(own.keys(), state.values())))
     return model
+
+
+def efficientnet_lite0_classifier(outputs: int = 1, *, pretrained: bool = True,
+                                  size: int | None = None) -> nn.Sequential:
+    """EfficientNet-Lite0 for grey ``(N, 1, H, W)`` images in [0, 1] → ``(N, outputs)`` logits:
+    :class:`ImageNetInput` then the network, with a new last layer. ``pretrained=False`` gives
+    the same architecture with random weights (the fair comparison for the ImageNet weights)."""
+    import timm
+
+    net = efficientnet_lite0_imagenet() if pretrained else timm.create_model("efficientnet_lite0", pretrained=False)
+    net.reset_classifier(outputs)
+    return nn.Sequential(ImageNetInput(size), net)
 
 
 def imagenet_backbone() -> tuple[nn.Module, int, str]:

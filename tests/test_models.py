@@ -43,3 +43,14 @@ def test_torchvision_cache_is_only_looked_up(tmp_path, monkeypatch):
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "resnet18-f37072fd.pth").write_bytes(b"")
     assert models.torchvision_weights_in_cache().endswith("resnet18-f37072fd.pth")
+
+
+def test_efficientnet_classifier_takes_grey_images_and_keeps_imagenet_features():
+    pretrained = models.efficientnet_lite0_classifier(2)
+    random = models.efficientnet_lite0_classifier(2, pretrained=False)
+    with torch.no_grad():
+        assert pretrained.eval()(torch.rand(3, 1, 32, 32)).shape == (3, 2)
+    reference = models.efficientnet_lite0_imagenet().conv_stem.weight
+    torch.testing.assert_close(pretrained[1].conv_stem.weight, reference)
+    assert not torch.allclose(random[1].conv_stem.weight, reference)
+    assert isinstance(pretrained[0], models.ImageNetInput)
