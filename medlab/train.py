@@ -7,7 +7,7 @@ and restores the best weights. Nothing is hidden: each step is the plain PyTorch
 ``channels_last`` memory layout — and nothing else changes.
 
 Batches are ``(inputs, targets)`` pairs, or dictionaries with ``"image"`` and ``"label"`` (MONAI's
-style). Checkpoints are written atomically and read with ``torch.load(weights_only=True)``.
+style; ``"mask"`` in place of ``"label"`` for :func:`medlab.datasets.segmentation_dataset`). Checkpoints are written atomically and read with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ class History:
 
 def _unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(batch, dict):
-        return batch["image"], batch["label"]
+        if "label" not in batch and "mask" not in batch:
+            raise KeyError(f"a dictionary batch needs 'image' and 'label' (or 'mask'); it has {sorted(batch)}")
+        return batch["image"], batch["label"] if "label" in batch else batch["mask"]
     inputs, targets = batch
     return inputs, targets
 

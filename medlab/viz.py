@@ -118,3 +118,42 @@ def class_histograms(
     ax.set_ylabel("count")
     ax.legend(frameon=False)
     return ax
+
+
+def show_contours(
+    images: Any,
+    truth: Any | None = None,
+    prediction: Any | None = None,
+    *,
+    titles: Sequence[str] | None = None,
+    ncols: int = 4,
+    size: float = 2.4,
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> plt.Figure:
+    """Images with mask outlines drawn over them: ``truth`` in green, ``prediction`` in red
+    (dashed), so a reader sees at a glance where they disagree.
+
+    ``images`` ``(N, H, W)`` or ``(N, 1, H, W)``; masks ``(N, H, W)`` or ``(N, K, H, W)`` (one
+    outline per channel, all in the same colour)."""
+    stack = _as_grayscale_stack(images)
+
+    def channels(masks):
+        if masks is None:
+            return None
+        array = _to_numpy(masks).astype(bool)
+        array = array[:, None] if array.ndim == 3 else array
+        if array.ndim != 4 or array.shape[0] != len(stack) or array.shape[-2:] != stack.shape[-2:]:
+            raise ValueError(f"masks of shape {array.shape} do not match images of shape {stack.shape}")
+        return array
+
+    truth, prediction = channels(truth), channels(prediction)
+    fig = show_images(stack, titles=titles, ncols=ncols, size=size, vmin=vmin, vmax=vmax)
+    for i, ax in enumerate(fig.axes[:len(stack)]):
+        for masks, colour, style in ((truth, "lime", "solid"), (prediction, "red", "dashed")):
+            if masks is None:
+                continue
+            for mask in masks[i]:
+                if mask.any() and not mask.all():
+                    ax.contour(mask.astype(float), levels=[0.5], colors=colour, linewidths=1.0, linestyles=style)
+    return fig

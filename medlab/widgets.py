@@ -77,3 +77,56 @@ def window_viewer(volume: np.ndarray, *, spacing: tuple[float, float, float] | N
         slider.observe(redraw, names="value")
     hint = w.Label("Move a slider: the live view appears below.")
     return w.VBox([w.HBox(list(sliders.values())), hint, live])
+
+
+def show_overlay(volume: np.ndarray, index: int, masks: dict[str, np.ndarray], *, center: float = 40.0,
+                 width: float = 400.0, spacing: tuple[float, float, float] | None = None,
+                 ax: plt.Axes | None = None) -> plt.Axes:
+    """Axial slice ``index`` of ``volume`` ``(z, y, x)`` in HU with the outline of each named
+    ``(z, y, x)`` mask in its own colour (a legend names them)."""
+    ax = show_slice(volume, index, center, width, spacing=spacing, ax=ax)
+    handles = []
+    for colour, (name, mask) in zip(("lime", "red", "deepskyblue", "orange", "magenta"), masks.items()):
+        plane = np.asarray(mask[index], dtype=float)
+        if plane.any() and not plane.all():
+            ax.contour(plane, levels=[0.5], colors=colour, linewidths=1.0)
+        handles.append(plt.Line2D([], [], color=colour, label=name))
+    if handles:
+        ax.legend(handles=handles, loc="lower right", fontsize=7, frameon=False, labelcolor="white")
+    return ax
+
+
+def overlay_viewer(volume: np.ndarray, masks: dict[str, np.ndarray], *, spacing: tuple[float, float, float] | None = None,
+                   center: float = 40.0, width: float = 400.0, index: int | None = None) -> Any:
+    """A slice viewer for a CT volume ``(z, y, x)`` in HU with mask outlines over it (for
+    example ``{"truth": ..., "prediction": ...}``, each ``(z, y, x)``), and a slice slider.
+
+    Draws the starting slice (default: the one where the first mask is largest) as a static
+    figure; returns the slider and a live view when a widget front end can show them, else ``None``.
+    """
+    volume = np.asarray(volume)
+    if volume.ndim != 3:
+        raise ValueError(f"overlay_viewer needs a (z, y, x) volume, got shape {volume.shape}")
+    for name, mask in masks.items():
+        if np.shape(mask) != volume.shape:
+            raise ValueError(f"mask {name!r} has shape {np.shape(mask)}, the volume {volume.shape}")
+    if index is None:
+        first = np.asarray(next(iter(masks.values()))) if masks else np.zeros(volume.shape)
+        index = int(first.reshape(len(first), -1).sum(1).argmax()) if first.any() else volume.shape[0] // 2
+    show_overlay(volume, index, masks, center=center, width=width, spacing=spacing)
+    plt.show()
+    if not widgets_available():
+        return None
+    import ipywidgets as w
+
+    slider = w.IntSlider(value=index, min=0, max=volume.shape[0] - 1, description="slice")
+    live = w.Output()
+
+    def redraw(change):
+        with live:  # drawn only when the slider moves, like window_viewer
+            live.clear_output(wait=True)
+            show_overlay(volume, change["new"], masks, center=center, width=width, spacing=spacing)
+            plt.show()
+
+    slider.observe(redraw, names="value")
+    return w.VBox([slider, w.Label("Move the slider: the live view appears below."), live])

@@ -43,3 +43,16 @@ def test_class_histograms_one_histogram_per_class():
     assert heights == [2, 3]
     with pytest.raises(ValueError, match="2 classes but 1 class names"):
         viz.class_histograms(values, np.array([0, 0, 1, 1, 1]), class_names=["x"])
+
+
+def test_show_contours_draws_one_outline_per_mask_channel():
+    images = np.random.default_rng(0).random((2, 16, 16))
+    truth = np.zeros((2, 2, 16, 16), bool)
+    truth[:, 0, 2:6, 2:6] = True
+    truth[0, 1, 8:12, 8:12] = True
+    fig = viz.show_contours(images, truth, truth[:, 0], titles=["a", "b"])
+    outlines = [len(ax.collections) for ax in fig.axes]
+    assert outlines[:2] == [3, 2]
+    with pytest.raises(ValueError, match="do not match"):
+        viz.show_contours(images, truth[:1])
+    plt.close(fig)

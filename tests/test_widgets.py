@@ -42,3 +42,29 @@ def test_in_a_kernel_the_sliders_redraw_the_view(monkeypatch):
     sliders[0].value = 2
     sliders[2].value = 500
     assert drawn[1:] == [(2, 0, 100), (2, 0, 500)]
+
+
+def test_overlay_viewer_starts_where_the_mask_is_largest(monkeypatch):
+    volume = np.zeros((6, 16, 16), np.float32)
+    truth = np.zeros((6, 16, 16), bool)
+    truth[1, 4:8, 4:8] = True
+    truth[4, 2:14, 2:14] = True
+    shown = []
+    monkeypatch.setattr(plt, "show", lambda: shown.append(plt.gcf()))
+    assert widgets.overlay_viewer(volume, {"truth": truth, "prediction": truth[::-1]}) is None
+    ax = shown[0].axes[0]
+    assert ax.get_title().startswith("slice 4 ")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["truth", "prediction"]
+    with pytest.raises(ValueError, match="mask 'x'"):
+        widgets.overlay_viewer(volume, {"x": truth[:2]})
+
+
+def test_overlay_viewer_slider_redraws(monkeypatch):
+    volume = np.zeros((3, 8, 8), np.float32)
+    monkeypatch.setattr(widgets, "widgets_available", lambda: True)
+    drawn = []
+    monkeypatch.setattr(widgets, "show_overlay", lambda vol, index, masks, **kw: drawn.append(index))
+    monkeypatch.setattr(plt, "show", lambda: None)
+    viewer = widgets.overlay_viewer(volume, {"m": np.zeros((3, 8, 8), bool)})
+    viewer.children[0].value = 2
+    assert drawn == [1, 2]

@@ -12,9 +12,10 @@ from medlab.phantoms.acquisition import SITES, Site
 from medlab.phantoms.cohort import Record, cohort_table, make_cohort, render_ct, render_radiographs
 from medlab.phantoms.ct import HU, LABELS as CT_LABELS, CTVolume, ct_volume
 from medlab.phantoms.mr import mr_like
-from medlab.phantoms.radiograph import MASK_NAMES, RadiographBatch, chest_radiographs
+from medlab.phantoms.radiograph import FIELD_OF_VIEW_MM, MASK_NAMES, RadiographBatch, chest_radiographs
 
 __all__ = [
+    "FIELD_OF_VIEW_MM",
     "SITES", "Site", "Record", "cohort_table", "make_cohort", "render_ct", "render_radiographs",
     "HU", "CT_LABELS", "CTVolume", "ct_volume", "mr_like", "MASK_NAMES", "RadiographBatch", "chest_radiographs",
 ]

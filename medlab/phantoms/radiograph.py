@@ -32,6 +32,11 @@ MASK_NAMES = ("lung_right", "lung_left", "heart", "opacity", "nodule")
 """Channels of :attr:`RadiographBatch.masks`. Lung masks exclude the heart's shadow."""
 
 OPACITY_TYPES = ("diffuse", "consolidated")
+
+FIELD_OF_VIEW_MM = 400.0
+"""Width (and height) of the imaged field in mm, whatever ``size``: a pixel of a ``size × size``
+radiograph measures ``FIELD_OF_VIEW_MM / size`` mm (3.125 mm at 128), the spacing to give
+distance metrics."""
 _CHUNK = 8
 
 # Tissue contrasts in display units (bright = dense); see _compose().
