@@ -1,0 +1,111 @@
+"""Detection metrics: matching boxes, precision–recall, average precision (COCO's way) and FROC.
+
+Boxes are ``(x_min, y_min, x_max, y_max)`` in pixels (torchvision's convention). A detection
+*hits* a true box when their IoU is at least ``iou_threshold``; each true box can be hit once,
+the detections taken from the highest score down (greedy, as COCO evaluates), so a second box on
+the same lesion is a false positive. Lists run over images: ``predictions[i]`` is
+``(boxes (D, 4), scores (D,))`` for image ``i`` and ``truths[i]`` its ``(M, 4)`` true boxes.
+
+Average precision follows the COCO definition (precision made monotone, read at 101 recall
+points), so it agrees with ``pycocotools`` and ``torchmetrics`` for a single class. FROC
+(free-response ROC) gives the sensitivity at fixed numbers of false positives per image, as
+lung-nodule challenges report it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torchvision.ops import box_iou
+
+FROC_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+"""False positives per image at which FROC sensitivities are usually reported."""
+
+
+def _boxes(array: Any, what: str) -> torch.Tensor:
+    """Any (D, 4)-like array (NumPy, tensor, list, possibly empty) -> float64 tensor (D, 4)."""
+    if torch.is_tensor(array):
+        array = array.detach().cpu().numpy()
+    boxes = torch.as_tensor(np.asarray(array, dtype=np.float64).reshape(-1, 4))
+    if len(boxes) and ((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])).any():
+        raise ValueError(f"{what}: boxes must be (x_min, y_min, x_max, y_max) with max >= min")
+    if not torch.isfinite(boxes).all():
+        raise ValueError(f"{what}: boxes contain NaN or infinite coordinates")
+    return boxes
+
+
+def match_detections(boxes: Any, scores: Any, truth: Any, iou_threshold: float = 0.5) -> np.ndarray:
+    """For one image: a bool ``(D,)`` array, True where a detection hits a not-yet-hit true box,
+    in the order of ``boxes`` (detections are matched from the highest score down)."""
+    boxes, truth = _boxes(boxes, "predicted"), _boxes(truth, "true")
+    scores = np.asarray(scores, dtype=float).reshape(-1)
+    if len(scores) != len(boxes):
+        raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
+    if np.isnan(scores).any():
+        raise ValueError("scores contain NaN")
+    hits = np.zeros(len(boxes), dtype=bool)
+    if len(boxes) == 0 or len(truth) == 0:
+        return hits
+    ious = box_iou(boxes, truth).numpy()
+    taken = np.zeros(len(truth), dtype=bool)
+    for d in np.argsort(-scores, kind="mergesort"):
+        candidates = np.where(~taken & (ious[d] >= iou_threshold))[0]
+        if len(candidates):
+            best = candidates[np.argmax(ious[d, candidates])]
+            taken[best] = hits[d] = True
+    return hits
+
+
+def _ranked(predictions: Sequence, truths: Sequence, iou_threshold: float) -> tuple[np.ndarray, np.ndarray, int]:
+    if len(predictions) != len(truths):
+        raise ValueError(f"{len(predictions)} images with predictions but {len(truths)} with truth")
+    scores, hits = [], []
+    for (boxes, image_scores), truth in zip(predictions, truths):
+        hits.append(match_detections(boxes, image_scores, truth, iou_threshold))
+        scores.append(np.asarray(image_scores, dtype=float).reshape(-1))
+    scores, hits = np.concatenate(scores) if scores else np.zeros(0), np.concatenate(hits) if hits else np.zeros(0, bool)
+    order = np.argsort(-scores, kind="mergesort")
+    return scores[order], hits[order], int(sum(len(_boxes(t, "true")) for t in truths))
+
+
+def precision_recall(predictions: Sequence, truths: Sequence, iou_threshold: float = 0.5
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(precision, recall, score_thresholds)``, one point per detection taken in score order."""
+    scores, hits, n_true = _ranked(predictions, truths, iou_threshold)
+    if n_true == 0:
+        raise ValueError("no true boxes in any image: recall is undefined")
+    tp = np.cumsum(hits)
+    return tp / np.arange(1, len(hits) + 1), tp / n_true, scores
+
+
+def average_precision(predictions: Sequence, truths: Sequence, iou_threshold: float = 0.5) -> float:
+    """COCO-style AP at one IoU threshold: monotone precision envelope read at recall
+    0, 0.01, …, 1. 0 when nothing is detected."""
+    precision, recall, _ = precision_recall(predictions, truths, iou_threshold)
+    if len(precision) == 0:
+        return 0.0
+    envelope = np.maximum.accumulate(precision[::-1])[::-1]
+    index = np.searchsorted(recall, np.linspace(0, 1, 101), side="left")
+    return float(np.mean([envelope[i] if i < len(envelope) else 0.0 for i in index]))
+
+
+def average_precision_range(predictions: Sequence, truths: Sequence,
+                            thresholds: Sequence[float] = tuple(np.round(np.arange(0.5, 0.96, 0.05), 2))) -> float:
+    """AP averaged over IoU thresholds 0.5, 0.55, …, 0.95 (COCO's headline "AP@[.5:.95]")."""
+    return float(np.mean([average_precision(predictions, truths, t) for t in thresholds]))
+
+
+def froc(predictions: Sequence, truths: Sequence, rates: Sequence[float] = FROC_RATES,
+         iou_threshold: float = 0.5) -> np.ndarray:
+    """Sensitivity at each number of false positives per image in ``rates``: the best
+    sensitivity reached while the false positives per image stay at or below the rate."""
+    scores, hits, n_true = _ranked(predictions, truths, iou_threshold)
+    if n_true == 0:
+        raise ValueError("no true boxes in any image: sensitivity is undefined")
+    n_images = len(truths)
+    sensitivity = np.concatenate([[0.0], np.cumsum(hits) / n_true])
+    fp_per_image = np.concatenate([[0.0], np.cumsum(~hits) / n_images])
+    return np.array([sensitivity[fp_per_image <= rate].max() for rate in rates])
