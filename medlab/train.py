@@ -136,6 +136,11 @@ def evaluate(model: torch.nn.Module, loader: Iterable, loss_fn: Callable, device
     return loss, value
 
 
+def channels_last_applies(model: torch.nn.Module) -> bool:
+    """``channels_last`` is a layout for 4D tensors: True unless the model has 3D (5D-weight) layers."""
+    return all(p.dim() != 5 for p in model.parameters())
+
+
 def fit(
     model: torch.nn.Module,
     train_loader: Iterable,
@@ -170,7 +175,7 @@ def fit(
     use_amp = (device.type == "cuda") if amp == "auto" else bool(amp)
     scaler = torch.amp.GradScaler("cuda") if (use_amp and device.type == "cuda") else None
     model.to(device)
-    if device.type == "cuda":
+    if device.type == "cuda" and channels_last_applies(model):
         model.to(memory_format=torch.channels_last)
     history, best_value, best_state = History(), -math.inf, None
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)

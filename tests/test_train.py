@@ -126,3 +126,12 @@ def test_checkpoint_dir_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.delenv("MEDLAB_CHECKPOINT_DIR")
     monkeypatch.chdir(tmp_path)
     assert checkpoint_dir() == tmp_path / "build" / "checkpoints"
+
+
+def test_channels_last_is_only_used_for_2d_models():
+    from medlab.train import channels_last_applies
+
+    assert channels_last_applies(torch.nn.Conv2d(1, 2, 3))
+    assert not channels_last_applies(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Conv3d(2, 2, 3)))
+    with pytest.raises(RuntimeError):  # why: PyTorch refuses channels_last on 5D weights
+        torch.nn.Conv3d(1, 2, 3).to(memory_format=torch.channels_last)
