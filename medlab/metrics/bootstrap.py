@@ -33,6 +33,21 @@ def _resamples(n_items: int, groups: Any | None, n_resamples: int, seed: int):
         yield np.concatenate([members[g] for g in chosen])
 
 
+def _replicates(statistic: Callable[[np.ndarray], float], n_items: int, groups: Any | None, n_resamples: int,
+                seed: int) -> tuple[np.ndarray, int]:
+    """``statistic(indices)`` on each resample; resamples where it is undefined are skipped and counted."""
+    values, skipped = [], 0
+    for idx in _resamples(n_items, groups, n_resamples, seed):
+        try:
+            values.append(float(statistic(idx)))
+        except ValueError:
+            skipped += 1
+    if skipped > 0.05 * n_resamples:
+        raise ValueError(f"the metric was undefined on {skipped} of {n_resamples} resamples (e.g. one class only): "
+                         "the data are too few for a bootstrap interval")
+    return np.asarray(values), skipped
+
+
 def bootstrap_ci(metric: Metric, y_true: Any, y_score: Any, *, groups: Any | None = None, n_resamples: int = 1000,
                  confidence: float = 0.95, seed: int = 0) -> dict[str, float]:
     """Percentile bootstrap interval of ``metric(y_true, y_score)``:
@@ -40,19 +55,10 @@ def bootstrap_ci(metric: Metric, y_true: Any, y_score: Any, *, groups: Any | Non
     y, s = np.asarray(y_true), np.asarray(y_score)
     if len(y) != len(s):
         raise ValueError(f"{len(y)} labels but {len(s)} scores")
-    estimate = float(metric(y, s))
-    values, skipped = [], 0
-    for idx in _resamples(len(y), groups, n_resamples, seed):
-        try:
-            values.append(float(metric(y[idx], s[idx])))
-        except ValueError:
-            skipped += 1
-    if skipped > 0.05 * n_resamples:
-        raise ValueError(f"the metric was undefined on {skipped} of {n_resamples} resamples (e.g. one class only): "
-                         "the data are too few for a bootstrap interval")
+    values, skipped = _replicates(lambda idx: metric(y[idx], s[idx]), len(y), groups, n_resamples, seed)
     alpha = (1 - confidence) / 2
     low, high = np.quantile(values, [alpha, 1 - alpha])
-    return {"estimate": estimate, "low": float(low), "high": float(high), "skipped": skipped}
+    return {"estimate": float(metric(y, s)), "low": float(low), "high": float(high), "skipped": skipped}
 
 
 def paired_bootstrap(metric: Metric, y_true: Any, score_a: Any, score_b: Any, *, groups: Any | None = None,
@@ -63,16 +69,9 @@ def paired_bootstrap(metric: Metric, y_true: Any, score_a: Any, score_b: Any, *,
     y, a, b = np.asarray(y_true), np.asarray(score_a), np.asarray(score_b)
     if not len(y) == len(a) == len(b):
         raise ValueError("labels and both score arrays must have the same length")
-    estimate = float(metric(y, b) - metric(y, a))
-    diffs, skipped = [], 0
-    for idx in _resamples(len(y), groups, n_resamples, seed):
-        try:
-            diffs.append(float(metric(y[idx], b[idx]) - metric(y[idx], a[idx])))
-        except ValueError:
-            skipped += 1
-    if skipped > 0.05 * n_resamples:
-        raise ValueError(f"the metric was undefined on {skipped} of {n_resamples} resamples")
+    diffs, skipped = _replicates(lambda idx: metric(y[idx], b[idx]) - metric(y[idx], a[idx]), len(y), groups,
+                                 n_resamples, seed)
     alpha = (1 - confidence) / 2
     low, high = np.quantile(diffs, [alpha, 1 - alpha])
-    return {"difference": estimate, "low": float(low), "high": float(high),
-            "p_not_better": float(np.mean(np.asarray(diffs) <= 0)), "skipped": skipped}
+    return {"difference": float(metric(y, b) - metric(y, a)), "low": float(low), "high": float(high),
+            "p_not_better": float(np.mean(diffs <= 0)), "skipped": skipped}
