@@ -7,7 +7,8 @@ and restores the best weights. Nothing is hidden: each step is the plain PyTorch
 ``channels_last`` memory layout — and nothing else changes.
 
 Batches are ``(inputs, targets)`` pairs, or dictionaries with ``"image"`` and ``"label"`` (MONAI's
-style; ``"mask"`` in place of ``"label"`` for :func:`medlab.datasets.segmentation_dataset`). Checkpoints are written atomically and read with ``torch.load(weights_only=True)``.
+style; ``"mask"`` in place of ``"label"`` for :func:`medlab.datasets.segmentation_dataset`).
+Checkpoints are written atomically and read with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
