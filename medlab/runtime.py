@@ -167,7 +167,8 @@ def describe_device(device: torch.device, threads: int) -> str:
 class Session:
     """What a lab's setup chose: profile, seed, device, thread count, and when it started.
 
-    ``started`` is a :func:`time.perf_counter` reading in seconds.
+    ``started`` is a :func:`time.perf_counter` reading in seconds. ``claims`` and ``results``
+    collect what :func:`medlab.claims.claim` and :func:`medlab.report.record` were given.
     """
 
     notebook: str
@@ -176,6 +177,8 @@ class Session:
     device: torch.device
     threads: int
     started: float = field(default_factory=time.perf_counter)
+    claims: dict = field(default_factory=dict, repr=False, compare=False)
+    results: dict = field(default_factory=dict, repr=False, compare=False)
 
     def pick(self, *, smoke: T, default: T, full: T) -> T:
         """The value for this session's profile: ``session.pick(smoke=1, default=20, full=200)``."""

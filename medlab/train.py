@@ -14,6 +14,8 @@ Checkpoints are written atomically and read with ``torch.load(weights_only=True)
 from __future__ import annotations
 
 import copy
+import hashlib
+import inspect
 import math
 import os
 import tempfile
@@ -228,6 +230,27 @@ def load_checkpoint(model: torch.nn.Module, path: str | os.PathLike, *, map_loca
     data = torch.load(path, map_location=map_location, weights_only=True)
     model.load_state_dict(data.pop("state_dict"))
     return data
+
+
+def code_fingerprint(*objects: Any) -> str:
+    """A short hash of the source code of ``objects`` (functions, classes, modules).
+
+    Put it in a checkpoint's recipe with the code that trains the weights, so that weights made
+    by older code are never reused without notice: a changed line gives another fingerprint.
+
+    >>> code_fingerprint(code_fingerprint) == code_fingerprint(code_fingerprint)
+    True
+    """
+    if not objects:
+        raise ValueError("code_fingerprint() needs at least one function, class or module")
+    digest = hashlib.sha256()
+    for obj in objects:
+        try:
+            source = inspect.getsource(obj)
+        except (OSError, TypeError) as exc:
+            raise ValueError(f"cannot read the source code of {obj!r}: {exc}") from None
+        digest.update(source.encode("utf-8"))
+    return digest.hexdigest()[:16]
 
 
 CHECKPOINT_ENV = "MEDLAB_CHECKPOINT_DIR"

@@ -30,11 +30,20 @@ def test_efficientnet_weights_recognise_photos():
 
 
 def test_imagenet_backbone_returns_features(monkeypatch):
-    monkeypatch.setattr(models, "torchvision_weights_in_cache", lambda filename="": None)
     backbone, n_features, source = models.imagenet_backbone()
     assert "EfficientNet-Lite0" in source and n_features == 1280
     with torch.no_grad():
         assert backbone.eval()(torch.zeros(2, 3, 64, 64)).shape == (2, 1280)
+
+
+def test_imagenet_backbone_does_not_depend_on_the_torch_cache(monkeypatch):
+    monkeypatch.setattr(models, "torchvision_weights_in_cache", lambda filename="": "/no/such/resnet18.pth")
+    assert "EfficientNet-Lite0" in models.imagenet_backbone()[2]  # the default ignores the cache
+    monkeypatch.setattr(models, "torchvision_weights_in_cache", lambda filename="": None)
+    with pytest.raises(FileNotFoundError, match="never downloads"):
+        models.imagenet_backbone("resnet18")
+    with pytest.raises(ValueError, match="unknown ImageNet backbone 'vgg'"):
+        models.imagenet_backbone("vgg")
 
 
 def test_torchvision_cache_is_only_looked_up(tmp_path, monkeypatch):
