@@ -71,6 +71,67 @@ def _imports(source: str) -> bool:
     return any(isinstance(node, (ast.Import, ast.ImportFrom)) for node in ast.walk(tree))
 
 
+def _tree(source: str) -> ast.AST | None:
+    try:
+        return ast.parse(_python_source(source))
+    except SyntaxError:
+        return None
+
+
+def _called(node: ast.Call) -> str:
+    func = node.func
+    return func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+
+
+def checks_something(source: str) -> bool:
+    """Whether a cell's code checks a result: an ``assert`` statement, a ``claim(...)`` or a
+    NumPy/pytest-style ``assert_...(...)`` call (e.g. ``np.testing.assert_allclose``).
+
+    >>> checks_something("assert x > 0"), checks_something("np.testing.assert_allclose(a, b)"), checks_something("x = 1")
+    (True, True, False)
+    """
+    tree = _tree(source)
+    if tree is None:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assert):
+            return True
+        if isinstance(node, ast.Call) and (_called(node) == "claim" or _called(node).startswith("assert_")):
+            return True
+    return False
+
+
+def _calls(source: str, name: str) -> int:
+    tree = _tree(source)
+    return 0 if tree is None else sum(isinstance(n, ast.Call) and _called(n) == name for n in ast.walk(tree))
+
+
+def _asserts(source: str) -> bool:
+    tree = _tree(source)
+    return tree is not None and any(isinstance(n, ast.Assert) for n in ast.walk(tree))
+
+
+def _section_problems(cells) -> list[str]:
+    """Each numbered section must close with a check: its last code cell checks something."""
+    problems, current, last_code = [], None, None
+
+    def close():
+        if current is not None and (last_code is None or not checks_something(last_code.source)):
+            problems.append(f"section '{current}' does not end with a check (an assert or claim in its last code cell)")
+
+    for cell in cells:
+        if cell.cell_type == "markdown":
+            heading = next((line.strip() for line in cell.source.splitlines() if line.startswith("## ")), None)
+            if heading is not None:
+                close()
+                current = heading if re.match(r"^## \d+\. ", heading) else None
+                last_code = None
+        elif cell.cell_type == "code":
+            last_code = cell
+    close()
+    return problems
+
+
 def check_standard(nb: nbformat.NotebookNode, name: str) -> list[str]:
     """Problems that keep notebook ``nb`` (file stem ``name``) from following the standard."""
     problems: list[str] = []
@@ -116,6 +177,7 @@ def check_standard(nb: nbformat.NotebookNode, name: str) -> list[str]:
     sections = [h for h in headings if re.match(r"^## \d+\. ", h)]
     if len(sections) < 2:
         problems.append("the lab needs numbered sections ('## 1. ...', '## 2. ...')")
+    problems += _section_problems(cells)
 
     # 5. Exercises: at least three, each with a solution cell followed by a check.
     exercises = [h for h in headings if re.match(r"^### Exercise \d+", h)]
@@ -132,9 +194,20 @@ def check_standard(nb: nbformat.NotebookNode, name: str) -> list[str]:
         elif after is None or "solution" in _tags(after) or not CHECK_CALL.search(after.source):
             problems.append(f"the solution in cell {i} is not followed by a check cell (calling check...())")
 
-    # 6. Learning outcomes: asserted and recorded.
-    if not any("record(" in c.source and "assert" in c.source for _, c in code):
-        problems.append("no cell both asserts the learning outcomes and calls record(...)")
+    # 6. Learning outcomes: one cell states them as claims and records them.
+    outcome = [(i, c) for i, c in code if _calls(c.source, "record")]
+    claiming = [i for i, c in code if _calls(c.source, "claim")]
+    if len(outcome) != 1:
+        problems.append(f"exactly one cell must call record(...), the learning-outcome cell (found {len(outcome)})")
+    else:
+        i, cell = outcome[0]
+        if not _calls(cell.source, "claim"):
+            problems.append(f"the learning-outcome cell {i} states no claim(...): assert the outcomes with claim()")
+        if _asserts(cell.source):
+            problems.append(f"the learning-outcome cell {i} uses assert: state learning outcomes with claim(...)")
+        elsewhere = [j for j in claiming if j != i]
+        if elsewhere:
+            problems.append(f"cells {elsewhere} call claim(...); claims belong in the learning-outcome cell")
 
     # 7. Summary and further reading.
     if "## Summary" not in headings:

@@ -1,7 +1,9 @@
-"""Shared set-up for MedLab's tests: offline, headless, results kept under build/."""
+"""Shared set-up for MedLab's tests: offline, headless, results kept under build/, checkpoints
+made afresh, a fixed thread count."""
 
 import importlib.util
 import os
+import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +17,12 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 if not os.environ.get("MEDLAB_RESULTS_DIR"):
     os.environ["MEDLAB_RESULTS_DIR"] = str(ROOT / "build" / "results")
+# Nothing left over from earlier runs: checkpoints are made afresh, in a folder of this run's own.
+os.environ["MEDLAB_CHECKPOINT_DIR"] = tempfile.mkdtemp(prefix="medlab-test-checkpoints-")
+# One thread count whatever the machine has, so executing and replaying compute alike; claims
+# fail where they are made.
+os.environ.setdefault("MEDLAB_NUM_THREADS", "2")
+os.environ.pop("MEDLAB_CLAIMS", None)
 
 # This process draws off-screen (kernels keep their inline backend) and runs offline too.
 matplotlib.use("Agg")

@@ -98,3 +98,14 @@ def test_strip_outputs_keeps_sources_and_tags_only(tmp_path):
     assert stripped.cells[1].outputs == [] and stripped.cells[1].execution_count is None
     assert stripped.cells[1].source == "print(1)" and stripped.cells[0].metadata == {"tags": ["parameters"]}
     assert set(stripped.metadata) == {"kernelspec"}
+
+
+def test_run_takes_a_seed_and_any_parameter(labs, tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(course, "run_course", lambda *a, **kw: seen.update(kw) or [])
+    build = tmp_path / "b"
+    build.mkdir()
+    (build / "report.md").write_text("")
+    assert course.main(["run", "01_good", "--seed", "3", "-p", "DATASET", "pneumoniamnist", "-p", "N", "20",
+                        "--notebook-dir", str(labs), "--build-dir", str(build), "--quiet"]) == 0
+    assert seen["parameters"] == {"DATASET": "pneumoniamnist", "N": 20, "SEED": 3}

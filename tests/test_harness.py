@@ -25,6 +25,10 @@ CASES = {
     "exception": (['raise RuntimeError("the data folder is empty")'], "the data folder is empty"),
     "failed_outcome": (['val_dice = 0.42\nassert val_dice >= 0.90, "validation Dice below 0.90"'],
                        "validation Dice below 0.90"),
+    "failed_claim": (['from medlab.runtime import setup\nfrom medlab.claims import claim\n'
+                      's = setup("failed_claim", profile="default", device="cpu", quiet=True)\n'
+                      'claim(s, "val_dice", 0.42, at_least=0.9, why="the U-Net segments the lungs")'],
+                     "claim 'val_dice' does not hold"),
     "changed_output": (["import time\nprint(time.perf_counter_ns())"], "Cell outputs differ"),
     "download": (['import urllib.request\nurllib.request.urlopen("http://example.org/data.zip", timeout=5)'],
                  "MedLab runs offline"),

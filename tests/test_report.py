@@ -30,7 +30,7 @@ def test_record_writes_plain_json_with_run_time(session, results_dir, capsys):
     assert data["results"] == {"val_auc": 0.875, "n_images": 600, "loss": 0.25, "converged": True, "sizes": [50, 100]}
     assert 0 <= data["runtime_s"] < 60
     out = capsys.readouterr().out
-    assert out.startswith("Recorded 5 results for 42_example (run time ") and "val_auc=0.875" in out
+    assert out.startswith("Recorded 5 results and 0 claims for 42_example (run time ") and "val_auc=0.875" in out
     assert not list(results_dir.glob("*.tmp"))
 
 

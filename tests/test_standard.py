@@ -22,6 +22,7 @@ def good_notebook():
         new_code_cell('import numpy as np\nfrom medlab.runtime import setup\nsession = setup("99_example", profile=PROFILE)'),
         new_markdown_cell("## 1. First idea"),
         new_code_cell("x = np.ones(3)"),
+        new_code_cell("np.testing.assert_allclose(x.sum(), 3.0, rtol=1e-5)"),
         new_markdown_cell("## 2. Second idea"),
         new_code_cell("assert x.sum() == 3"),
         new_markdown_cell("## Exercises\n\n### Exercise 1: a\n\n### Exercise 2: b\n\n### Exercise 3: c"),
@@ -30,7 +31,7 @@ def good_notebook():
         cells += [new_code_cell("answer = 1", metadata={"tags": ["solution"]}),
                   new_code_cell('check_close(answer, 1, name="answer")')]
     cells += [
-        new_code_cell("assert x.sum() == 3\nrecord(session, total=3.0)"),
+        new_code_cell('claim(session, "total", x.sum(), at_least=2.5)\nrecord(session, size=3)'),
         new_markdown_cell("## Summary\n\n- ...\n\n**Further reading**: ..."),
     ]
     return new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
@@ -65,11 +66,19 @@ CASES = {
     "setup name": (lambda nb: _edit(nb, 2, 'from medlab.runtime import setup\nsession = setup("98_other")'),
                    "setup() is called with '98_other'", None),
     "late import": (lambda nb: _edit(nb, 4, "import os\nx = 1"), "all imports belong in the setup cell", None),
-    "unnumbered sections": (lambda nb: _edit(nb, 5, "## Second idea"), "numbered sections", None),
-    "too few exercises": (lambda nb: _edit(nb, 8, metadata={}), "at least three exercises", None),
-    "solution without check": (lambda nb: _edit(nb, 9, "print(answer)"), "not followed by a check cell", None),
-    "no outcome": (lambda nb: _edit(nb, 14, "record(session, total=3.0)"), "asserts the learning outcomes", None),
-    "no summary": (lambda nb: _edit(nb, 15, "## The end"), "'## Summary'", None),
+    "unnumbered sections": (lambda nb: _edit(nb, 6, "## Second idea"), "numbered sections", None),
+    "section without check": (lambda nb: _edit(nb, 5, "y = x + 1"), "section '## 1. First idea' does not end with a check", None),
+    "check not last": (lambda nb: _edit(_edit(nb, 4, "assert np.ones(3).sum() == 3"), 5, "y = 2"), "does not end with a check", None),
+    "too few exercises": (lambda nb: _edit(nb, 9, metadata={}), "at least three exercises", None),
+    "solution without check": (lambda nb: _edit(nb, 10, "print(answer)"), "not followed by a check cell", None),
+    "no claim": (lambda nb: _edit(nb, 15, "record(session, total=3.0)"), "states no claim", None),
+    "assert in outcome": (lambda nb: _edit(nb, 15, 'assert x.sum() == 3\nclaim(session, "t", 3.0, at_least=2)\nrecord(session, n=3)'),
+                          "uses assert: state learning outcomes with claim", None),
+    "claim elsewhere": (lambda nb: _edit(nb, 7, 'claim(session, "total", x.sum(), at_least=2.5)'),
+                        "claims belong in the learning-outcome cell", None),
+    "two outcome cells": (lambda nb: _edit(nb, 7, "assert x.sum() == 3\nrecord(session, again=1)"),
+                          "exactly one cell must call record", None),
+    "no summary": (lambda nb: _edit(nb, 16, "## The end"), "'## Summary'", None),
     "stored output": (lambda nb: _edit(nb, 4, execution_count=3), "stored outputs", None),
     "cuda": (lambda nb: _edit(nb, 4, 'x = np.ones(3)\ndevice = "cuda"'), "hard-codes a CUDA device", None),
     "cuda call": (lambda nb: _edit(nb, 4, "x = model.cuda()"), "hard-codes a CUDA device", None),
@@ -88,6 +97,11 @@ def test_each_departure_is_named(case):
 
 def test_checking_the_device_type_is_not_hard_coding():
     nb = _edit(good_notebook(), 4, 'x = np.ones(3)\npin = session.device.type == "cuda"')
+    assert check_standard(nb, "99_example") == []
+
+
+def test_a_section_check_may_be_any_assert_or_assert_call():
+    nb = _edit(good_notebook(), 5, "if PROFILE != 'smoke':\n    assert x.sum() > 2")
     assert check_standard(nb, "99_example") == []
 
 

@@ -135,3 +135,23 @@ def test_channels_last_is_only_used_for_2d_models():
     assert not channels_last_applies(torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.Conv3d(2, 2, 3)))
     with pytest.raises(RuntimeError):  # why: PyTorch refuses channels_last on 5D weights
         torch.nn.Conv3d(1, 2, 3).to(memory_format=torch.channels_last)
+
+
+def test_code_fingerprint_changes_with_the_code(tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    from medlab.train import code_fingerprint
+
+    module = tmp_path / "recipe_v.py"
+    module.write_text("def train():\n    return 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = code_fingerprint(importlib.import_module("recipe_v").train)
+    assert first == code_fingerprint(importlib.import_module("recipe_v").train) and len(first) == 16
+    module.write_text("def train():\n    return 2\n")
+    del sys.modules["recipe_v"]
+    assert code_fingerprint(importlib.import_module("recipe_v").train) != first
+    with pytest.raises(ValueError, match="cannot read the source code"):
+        code_fingerprint(len)
+    with pytest.raises(ValueError, match="at least one"):
+        code_fingerprint()
