@@ -1,18 +1,20 @@
 # MedLab: `make course` runs every lab and writes build/report.md; `make test` runs every test.
 PYTHON  ?= python3
 PROFILE ?= default
+WORKERS ?= 2
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.medlab-installed
 PIP     := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: help install course test test-fast lab strip constraints clean
+.PHONY: help install course test test-fast sweep lab strip constraints clean
 
 help:
 	@echo "make course   execute every lab into build/ and write build/report.md (PROFILE=smoke|default|full)"
-	@echo "make test     unit tests and every lab executed and replayed (a few minutes on 2 CPU cores)"
+	@echo "make test     unit tests and every lab executed and replayed (WORKERS=2 processes)"
 	@echo "make lab      open JupyterLab on notebooks/"
 	@echo "make test-fast  the same tests with the labs in the smoke profile (for quick iteration)"
+	@echo "make sweep    every lab under seeds 0-4, other CPU kernels and one thread (build/sweep.md; about 1.5 hours on 2 cores)"
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,10 +28,13 @@ course: $(STAMP)
 	$(BIN)/python -m medlab.course run --profile $(PROFILE)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal
 
 test-fast: $(STAMP)
-	MEDLAB_PROFILE=smoke $(BIN)/python -m pytest
+	MEDLAB_PROFILE=smoke $(BIN)/python -m pytest -n $(WORKERS) --dist worksteal
+
+sweep: $(STAMP)
+	$(BIN)/python -m medlab.course sweep
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

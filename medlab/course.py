@@ -190,7 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sw.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     sw.add_argument("--no-kernels", action="store_true", help="skip the run with another CPU kernel set")
     sw.add_argument("--no-one-thread", action="store_true", help="skip the single-thread run")
-    sw.add_argument("--jobs", type=int, default=1, help="runs at a time (timings are then not comparable)")
+    sw.add_argument("--jobs", type=int, default=1,
+                    help="runs at a time; only where cores >= jobs x threads per run (else much slower), timings not comparable")
     sw.add_argument("--report-only", action="store_true", help="only summarise what earlier sweeps left")
     sw.add_argument("--notebook-dir", default="notebooks", type=Path)
     sw.add_argument("--build-dir", default="build", type=Path)

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import matplotlib
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFLINE_DIR = Path(__file__).resolve().parent / "offline"
@@ -19,10 +20,13 @@ if not os.environ.get("MEDLAB_RESULTS_DIR"):
     os.environ["MEDLAB_RESULTS_DIR"] = str(ROOT / "build" / "results")
 # Nothing left over from earlier runs: checkpoints are made afresh, in a folder of this run's own.
 os.environ["MEDLAB_CHECKPOINT_DIR"] = tempfile.mkdtemp(prefix="medlab-test-checkpoints-")
-# One thread count whatever the machine has, so executing and replaying compute alike; claims
-# fail where they are made.
-os.environ.setdefault("MEDLAB_NUM_THREADS", "2")
-os.environ.pop("MEDLAB_CLAIMS", None)
+# A fixed thread count, shared out between the test workers (`make test` runs two: on two cores,
+# two single-thread workers), so that executing and replaying a lab compute alike.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+os.environ.setdefault("MEDLAB_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _workers)
+                                                if hasattr(os, "sched_getaffinity") else 1))
+os.environ.pop("MEDLAB_CLAIMS", None)  # claims fail where they are made
+torch.set_num_threads(int(os.environ["MEDLAB_NUM_THREADS"]))  # the unit tests in this process too
 
 # This process draws off-screen (kernels keep their inline backend) and runs offline too.
 matplotlib.use("Agg")

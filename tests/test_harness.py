@@ -71,6 +71,7 @@ def outcomes(tmp_path_factory):
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_harness_detects(case, outcomes):
     expected = CASES[case][1]

@@ -34,6 +34,7 @@ def test_notebook_follows_standard(notebook):
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_and_replays(notebook):
     results_dir = Path(os.environ[RESULTS_ENV])

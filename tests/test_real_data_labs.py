@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from medlab import phantoms
 from medlab.course import execute
@@ -24,6 +25,7 @@ def fake_medmnist(folder: Path, name: str = "pneumoniamnist") -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_transfer_lab_runs_on_medmnist_files(tmp_path, monkeypatch):
     fake_medmnist(tmp_path)
     monkeypatch.setenv("MEDLAB_RESULTS_DIR", str(tmp_path / "results"))

@@ -54,6 +54,7 @@ def test_collect_takes_the_worst_by_margin_and_names_failed_and_missing_runs(tmp
     assert "| dice | ≥ 0.9 | 0.88 | 0.93 | 0.95 | seed 1 |" in text
 
 
+@pytest.mark.slow
 def test_a_sweep_runs_each_seed_and_environment_and_keeps_every_claim(tmp_path):
     source = """
 import os
