@@ -193,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sw.add_argument("--jobs", type=int, default=1,
                     help="runs at a time; only where cores >= jobs x threads per run (else much slower), timings not comparable")
     sw.add_argument("--report-only", action="store_true", help="only summarise what earlier sweeps left")
+    sw.add_argument("--resume", action="store_true", help="skip labs already run under a run since they last changed")
     sw.add_argument("--notebook-dir", default="notebooks", type=Path)
     sw.add_argument("--build-dir", default="build", type=Path)
     strip = sub.add_parser("strip", help="clear outputs and execution counts in place")
@@ -240,7 +241,7 @@ def _sweep(args: argparse.Namespace) -> int:
         (args.build_dir / "sweep.md").write_text(sweep.render(summary), encoding="utf-8")
     else:
         summary = sweep.sweep(chosen, notebook_dir=args.notebook_dir, build_dir=args.build_dir,
-                              runs=runs, jobs=args.jobs)
+                              runs=runs, jobs=args.jobs, resume=args.resume)
     print((args.build_dir / "sweep.md").read_text(encoding="utf-8"))
     failed = [f for f in sweep.failures(summary) if f.split(" / ")[0] in chosen]
     if failed:

@@ -130,6 +130,11 @@ def run_one(run: Run, lab: str, *, notebook_dir: Path, sweep_dir: Path, timeout_
     return entry
 
 
+def _done(sweep_dir: Path, run: Run, lab: str, notebook: Path) -> bool:
+    status = sweep_dir / slug(run) / "status" / f"{lab}.json"
+    return status.is_file() and status.stat().st_mtime > notebook.stat().st_mtime
+
+
 def collect(runs: Sequence[Run], sweep_dir: Path) -> dict[str, Any]:
     """Everything on disk under ``sweep_dir`` for ``runs``, summarised claim by claim.
 
@@ -201,18 +206,22 @@ def sweep(
     build_dir: Path,
     runs: Sequence[Run],
     jobs: int = 1,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Run every lab in ``labs`` under every run (``jobs`` at a time); write and return the summary.
 
-    Writes ``build_dir/sweep.json`` and ``build_dir/sweep.md`` from every result under
-    ``build_dir/sweep/`` for these runs, including labs swept earlier.
+    Runs go run by run (every lab under seed 0, then every lab under seed 1, ...), so a problem
+    shows early. With ``resume``, a lab already run under a run since its notebook last changed is
+    not run again. Writes ``build_dir/sweep.json`` and ``build_dir/sweep.md`` from every result
+    under ``build_dir/sweep/`` for these runs, including labs swept earlier.
     """
     from tqdm.auto import tqdm
 
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     sweep_dir = Path(build_dir) / "sweep"
-    tasks = [(run, lab) for lab in labs for run in runs]
+    tasks = [(run, lab) for run in runs for lab in labs
+             if not (resume and _done(sweep_dir, run, lab, Path(notebook_dir) / f"{lab}.ipynb"))]
     with ThreadPoolExecutor(max_workers=jobs) as pool, tqdm(total=len(tasks), desc="sweep", unit="run") as bar:
         futures = [pool.submit(run_one, run, lab, notebook_dir=Path(notebook_dir), sweep_dir=sweep_dir)
                    for run, lab in tasks]

@@ -82,6 +82,11 @@ record(session, threads=session.threads, aten=os.environ.get("ATEN_CPU_CAPABILIT
     assert recorded["seed 0, 1 thread"]["results"]["threads"] == 1
     assert recorded["seed 0, avx2 kernels"]["results"]["aten"] == "avx2" and recorded["seed 0"]["results"]["aten"] == ""
     assert (tmp_path / "build" / "sweep.md").read_text().startswith("# MedLab robustness sweep")
+    # resuming runs nothing that is up to date, and gives the same summary
+    status = tmp_path / "build" / "sweep" / "seed-0" / "status" / "01_tiny.json"
+    before = status.stat().st_mtime_ns
+    again = sweep.sweep(["01_tiny"], notebook_dir=notebooks, build_dir=tmp_path / "build", runs=runs, resume=True)
+    assert status.stat().st_mtime_ns == before and again["labs"] == summary["labs"]
     # the summary can be rebuilt from disk, and the command line's exit code follows the failures
     assert main(["sweep", "--report-only", "--seeds", "0", "1", "--no-kernels", "--no-one-thread",
                  "--notebook-dir", str(notebooks), "--build-dir", str(tmp_path / "build")]) == 1
