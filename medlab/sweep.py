@@ -171,12 +171,25 @@ def collect(runs: Sequence[Run], sweep_dir: Path) -> dict[str, Any]:
     return {"runs": [{"name": r.name, "seed": r.seed, "env": dict(r.env)} for r in runs], "labs": labs}
 
 
+def claims_table(summary: Mapping[str, Any]) -> str:
+    """One Markdown table of every claim: lab, claim, threshold, worst and median over the runs, runs."""
+    lines = ["| lab | claim | threshold | worst | median | runs passed |", "|---|---|---|---|---|---|"]
+    for name in sorted(summary["labs"]):
+        lab = summary["labs"][name]
+        for claim_name, c in lab["claims"].items():
+            passed = len(lab["runs"]) - len(c["failed_runs"])
+            lines.append(f"| {name} | {claim_name} | {c['threshold']} | {c['worst']:.4g} | {c['median']:.4g} "
+                         f"| {passed} of {len(lab['runs'])} |")
+    return "\n".join(lines)
+
+
 def render(summary: Mapping[str, Any]) -> str:
     """``build/sweep.md``: per lab, its runs' status and time, then one row per claim."""
     runs = [r["name"] for r in summary["runs"]]
     lines = ["# MedLab robustness sweep", "",
              "Runs: " + "; ".join(f"{r['name']}" + (f" ({', '.join(f'{k}={v}' for k, v in r['env'].items())})"
-                                                    if r["env"] else "") for r in summary["runs"]), ""]
+                                                    if r["env"] else "") for r in summary["runs"]), "",
+             "## Every claim", "", claims_table(summary), ""]
     for name in sorted(summary["labs"]):
         lab = summary["labs"][name]
         ran = [r for r in runs if r in lab["runs"]]

@@ -52,6 +52,7 @@ def test_collect_takes_the_worst_by_margin_and_names_failed_and_missing_runs(tmp
     text = sweep.render(summary)
     assert "1 of 3 runs passed; failed: seed 1, seed 2; run time 10–10 s" in text
     assert "| dice | ≥ 0.9 | 0.88 | 0.93 | 0.95 | seed 1 |" in text
+    assert "| 05_lab | dice | ≥ 0.9 | 0.88 | 0.93 | 2 of 3 |" in text
 
 
 @pytest.mark.slow
