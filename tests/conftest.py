@@ -20,8 +20,8 @@ if not os.environ.get("MEDLAB_RESULTS_DIR"):
     os.environ["MEDLAB_RESULTS_DIR"] = str(ROOT / "build" / "results")
 # Nothing left over from earlier runs: checkpoints are made afresh, in a folder of this run's own.
 os.environ["MEDLAB_CHECKPOINT_DIR"] = tempfile.mkdtemp(prefix="medlab-test-checkpoints-")
-# A fixed thread count, shared out between the test workers (`make test` runs two: on two cores,
-# two single-thread workers), so that executing and replaying a lab compute alike.
+# A fixed thread count, shared out between the test workers (`make test WORKERS=2`), so that
+# executing and replaying a lab compute alike.
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 os.environ.setdefault("MEDLAB_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _workers)
                                                 if hasattr(os, "sched_getaffinity") else 1))
