@@ -136,12 +136,13 @@ def claim(
     number = _number(name, value)
     defer = deferred()
     checked = session.profile != "smoke"
+    gap = margin(number, low, high)
     entry = {
         "value": number,
         "at_least": low,
         "at_most": high,
-        "margin": margin(number, low, high),
-        "holds": margin(number, low, high) >= 0,
+        "margin": gap,
+        "holds": gap >= 0,
         "checked": checked,
         "why": why,
     }

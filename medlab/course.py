@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import json
 import os
 import sys
 import time
@@ -236,9 +235,7 @@ def _sweep(args: argparse.Namespace) -> int:
         raise SystemExit(f"no such notebook(s) in {args.notebook_dir}: {', '.join(unknown)}")
     chosen = [lab for lab in labs if not args.notebooks or lab in {Path(n).stem for n in args.notebooks}]
     if args.report_only:
-        summary = sweep.collect(runs, args.build_dir / "sweep")
-        (args.build_dir / "sweep.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        (args.build_dir / "sweep.md").write_text(sweep.render(summary), encoding="utf-8")
+        summary = sweep.write(sweep.collect(runs, args.build_dir / "sweep"), args.build_dir)
     else:
         summary = sweep.sweep(chosen, notebook_dir=args.notebook_dir, build_dir=args.build_dir,
                               runs=runs, jobs=args.jobs, resume=args.resume)

@@ -242,7 +242,11 @@ def sweep(
             entry = future.result()
             bar.set_postfix_str(f"{entry['lab']} / {entry['run']}: {entry['status']}")
             bar.update()
-    summary = collect(runs, sweep_dir)
+    return write(collect(runs, sweep_dir), build_dir)
+
+
+def write(summary: Mapping[str, Any], build_dir: Path) -> Mapping[str, Any]:
+    """Write ``build_dir/sweep.json`` and ``build_dir/sweep.md``; return ``summary``."""
     Path(build_dir, "sweep.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     Path(build_dir, "sweep.md").write_text(render(summary), encoding="utf-8")
     return summary
