@@ -1,8 +1,25 @@
 """De-identify DICOM files with the Basic Profile of DICOM PS3.15 Annex E.
 
 :func:`deidentify` applies the Basic Application Level Confidentiality Profile of DICOM
-PS3.15 Annex E (:data:`BASIC_PROFILE`) to a file or a folder, writing cleaned copies and
-returning a :class:`DeidentificationReport` that lists every :class:`Change`.
+PS3.15 Annex E to a file or a folder, writing cleaned copies and returning a
+:class:`DeidentificationReport` that lists every :class:`Change`. The profile's table,
+Table E.1-1 with several hundred attributes, is :data:`BASIC_PROFILE` (see
+:mod:`medlab.dicom.basic_profile` for its source and edition); every attribute is looked up
+by its tag, at every depth of nested sequences.
+
+>>> import shutil, tempfile, pydicom
+>>> from pydicom.data import get_testdata_file
+>>> original = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+>>> str(original.PatientName), original.InstitutionName, sum(e.tag.is_private for e in original)
+('CompressedSamples^CT1', 'JFK IMAGING CENTER', 179)
+>>> out = tempfile.mkdtemp()
+>>> report = deidentify(get_testdata_file("CT_small.dcm"), out, salt="a secret")
+>>> copy = pydicom.dcmread(report.files[0])
+>>> str(copy.PatientName)[:5], "InstitutionName" in copy, sum(e.tag.is_private for e in copy)
+('ANON^', False, 0)
+>>> copy.Rows == original.Rows and copy.PixelData == original.PixelData
+True
+>>> shutil.rmtree(out)
 """
 
 from __future__ import annotations
@@ -16,78 +33,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from pydicom.dataelem import RawDataElement
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
 from pydicom.dataset import Dataset
-from pydicom.datadict import tag_for_keyword
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
+from pydicom.tag import Tag
 from pydicom.uid import MediaStorageDirectoryStorage, generate_uid
 
+from medlab.dicom.basic_profile import APPLIED, BASIC_PROFILE, EDITION, profile_action
 from medlab.dicom.errors import DicomError, DicomWarning, _reason
 from medlab.dicom.files import _check_pixel_length, _not_dicom, _read
 
-BASIC_PROFILE: dict[str, str] = {
-    # Z: zero length (or a dummy). PatientName and PatientID get a salted pseudonym instead.
-    **dict.fromkeys(
-        "AccessionNumber PatientBirthDate PatientSex StudyDate StudyTime StudyID "
-        "ReferringPhysicianName ConsultingPhysicianName ContentCreatorName AcquisitionDate "
-        "AcquisitionTime AcquisitionDateTime FillerOrderNumberImagingServiceRequest "
-        "PlacerOrderNumberImagingServiceRequest ClinicalTrialSiteID ClinicalTrialSiteName "
-        "ClinicalTrialProtocolName".split(),
-        "Z",
-    ),
-    # D: a dummy value of the attribute's VR.
-    **dict.fromkeys(
-        "ContentDate ContentTime DeviceSerialNumber DetectorID PersonName "
-        "VerifyingObserverName VerifyingOrganization ClinicalTrialSponsorName "
-        "ClinicalTrialProtocolID ClinicalTrialSubjectID ClinicalTrialSubjectReadingID".split(),
-        "D",
-    ),
-    # X: remove.
-    **dict.fromkeys(
-        "AcquisitionComments AdditionalPatientHistory AdmissionID AdmittingDate AdmittingTime "
-        "AdmittingDiagnosesDescription AdmittingDiagnosesCodeSequence Allergies BranchOfService "
-        "ContrastBolusStartTime ContrastBolusStopTime CountryOfResidence CurrentPatientLocation "
-        "CurveDate CurveTime DataSetTrailingPadding DateOfLastCalibration DateOfSecondaryCapture "
-        "DerivationDescription DigitalSignaturesSequence EthnicGroup FrameComments GantryID "
-        "GeneratorID IconImageSequence IdentifyingComments ImageComments "
-        "ImagingServiceRequestComments InstanceCreationDate InstanceCreationTime "
-        "InstitutionAddress InstitutionCodeSequence InstitutionName InstitutionalDepartmentName "
-        "IssuerOfPatientID LastMenstrualDate MedicalAlerts MedicalRecordLocator MilitaryRank "
-        "ModifiedAttributesSequence NameOfPhysiciansReadingStudy NamesOfIntendedRecipientsOfResults "
-        "Occupation OperatorIdentificationSequence OperatorsName OrderCallbackPhoneNumber "
-        "OrderEnteredBy OrderEntererLocation OriginalAttributesSequence OtherPatientIDs "
-        "OtherPatientIDsSequence OtherPatientNames OverlayDate OverlayTime PatientAddress "
-        "PatientAge PatientBirthName PatientBirthTime PatientComments PatientInstitutionResidence "
-        "PatientInsurancePlanCodeSequence PatientMotherBirthName PatientReligiousPreference "
-        "PatientSize PatientState PatientTelecomInformation PatientTelephoneNumbers "
-        "PatientTransportArrangements PatientWeight PerformedLocation "
-        "PerformedProcedureStepDescription PerformedProcedureStepID "
-        "PerformedProcedureStepStartDate PerformedProcedureStepStartTime PerformedStationName "
-        "PerformingPhysicianIdentificationSequence PerformingPhysicianName PersonAddress "
-        "PersonTelephoneNumbers PhysiciansOfRecord PhysiciansOfRecordIdentificationSequence "
-        "PhysiciansReadingStudyIdentificationSequence PlateID PregnancyStatus ProtocolName "
-        "ReasonForStudy ReferencedPatientAliasSequence ReferencedPatientSequence "
-        "ReferencedPerformedProcedureStepSequence ReferencedStudySequence "
-        "ReferringPhysicianAddress ReferringPhysicianIdentificationSequence "
-        "ReferringPhysicianTelephoneNumbers RegionOfResidence RequestAttributesSequence "
-        "RequestedProcedureComments RequestedProcedureDescription RequestedProcedureID "
-        "RequestingPhysician RequestingService ResponsibleOrganization ResponsiblePerson "
-        "ScheduledPerformingPhysicianName ScheduledProcedureStepDescription ScheduledStationName "
-        "SeriesDate SeriesDescription SeriesTime ServiceEpisodeDescription ServiceEpisodeID "
-        "SmokingStatus SpecialNeeds StationAETitle StationName StudyComments StudyDescription "
-        "TextComments TimeOfLastCalibration TimeOfSecondaryCapture TimezoneOffsetFromUTC "
-        "VisitComments".split(),
-        "X",
-    ),
-}
-"""Actions of DICOM PS3.15 Table E.1-1 (Basic Profile column) for the attributes MedLab
-handles, by keyword: ``X`` remove, ``Z`` empty, ``D`` dummy value. Where the table offers a
-choice (e.g. ``X/Z/D``) one allowed option is used. Every other attribute of VR UI is
-replaced (``U``) unless it names a class or transfer syntax, and all private tags go."""
+__all__ = ["BASIC_PROFILE", "Change", "DeidentificationReport", "deidentify"]
 
-_DUMMY = {
-    "PN": "ANONYMOUS",
+_DUMMY_TEXT = {
     "DA": "19000101",
     "TM": "000000",
     "DT": "19000101000000",
@@ -95,6 +55,8 @@ _DUMMY = {
     "IS": "0",
     "DS": "0",
 }
+_BINARY = ("OB", "OD", "OF", "OL", "OV", "OW", "UN")
+_NUMBERS = ("AT", "FD", "FL", "SL", "SS", "SV", "UL", "US", "UV")
 _META_REMOVED = (
     "SourceApplicationEntityTitle",
     "SendingApplicationEntityTitle",
@@ -188,6 +150,28 @@ def _check_complete(ds: Dataset, path: Path) -> None:
             )
 
 
+def _dummy(elem: DataElement, salt: str, uids: dict[str, str]) -> object:
+    """A non-zero length value for ``elem`` that says nothing (action D)."""
+    vr = elem.VR.split(" or ")[0]  # ambiguous VRs such as "US or SS"
+    if vr == "SQ":
+        return Sequence([Dataset()])
+    if vr == "UI":  # the replacement a UID gets everywhere, so that references hold
+        if elem.value and not isinstance(elem.value, MultiValue):
+            return _new_uid(str(elem.value), salt, uids)
+        return generate_uid(entropy_srcs=[salt, "dummy", str(elem.tag)])
+    if vr in _NUMBERS:
+        return 0
+    if vr in _BINARY:
+        return bytes(8)
+    return _DUMMY_TEXT.get(vr, "ANONYMOUS")
+
+
+def _replace_uids(elem: DataElement, salt: str, uids: dict[str, str]) -> None:
+    old = list(elem.value) if isinstance(elem.value, MultiValue) else [elem.value]
+    new = [_new_uid(str(v), salt, uids) for v in old]
+    elem.value = new if len(new) > 1 else new[0]
+
+
 def _clean(
     ds: Dataset,
     changes: list[Change],
@@ -196,40 +180,36 @@ def _clean(
     pseudonym: str,
     prefix: tuple[str, str] = ("", ""),
 ) -> None:
-    """Apply the Basic Profile to ``ds`` and, recursively, to its sequence items, in place."""
-    for elem in list(ds):
-        tag = elem.tag
-        name = elem.keyword or ("(private)" if tag.is_private else "(unknown)")
+    """Apply the Basic Profile to ``ds`` and, recursively, to its sequence items, in place.
+
+    An attribute is looked up by its tag (:func:`profile_action`), so removals never parse
+    the value; :data:`APPLIED` chooses among the table's options. Sequences the table does
+    not list are kept and their items cleaned, like the items of ``X/Z/U*`` sequences.
+    """
+    for tag in list(ds.keys()):
+        tag = Tag(tag)
+        keyword = keyword_for_tag(tag)
+        name = keyword or ("(private)" if tag.is_private else "(unknown)")
         where = (f"{prefix[0]}({tag.group:04X},{tag.element:04X})", prefix[1] + name)
-        rule = BASIC_PROFILE.get(elem.keyword)
-        action = None
-        if (
-            tag.is_private
-            or 0x5000 <= tag.group <= 0x50FF
-            or (0x6000 <= tag.group <= 0x60FF and tag.element in (0x3000, 0x4000))
-        ):
-            del ds[tag]  # private tags, curves, overlay data and comments
-            action = "X"
-        elif tag.element == 0 and tag.group != 0x0002:
+        if tag.element == 0 and not tag.is_private and tag.group != 0x0002:
             del ds[tag]  # group lengths would be wrong after the changes
-        elif elem.keyword in ("PatientName", "PatientID"):
-            elem.value = f"ANON^{pseudonym}" if elem.keyword == "PatientName" else f"ANON-{pseudonym}"
-            action = "D"
-        elif rule == "X":
+            continue
+        rule = profile_action(tag)
+        applied = "X" if tag.group == 0x0000 else APPLIED.get(rule)  # command elements: not in files
+        if applied == "X":
             del ds[tag]
-            action = "X"
-        elif rule == "Z" or (rule == "D" and elem.VR in ("SQ", "OB", "OW", "UN")):
-            elem.value = None
-            action = "Z"
-        elif rule == "D":
-            elem.value = _DUMMY.get(elem.VR, "ANONYMOUS")
+            changes.append(Change(*where, "X"))
+            continue
+        elem = ds[tag]
+        action = applied
+        if keyword in ("PatientName", "PatientID"):
+            elem.value = f"ANON^{pseudonym}" if keyword == "PatientName" else f"ANON-{pseudonym}"
             action = "D"
-        elif elem.VR == "UI" and elem.value and not _keeps_uid(elem.keyword):
-            old = list(elem.value) if isinstance(elem.value, MultiValue) else [elem.value]
-            new = [_new_uid(str(v), salt, uids) for v in old]
-            elem.value = new if len(new) > 1 else new[0]
-            action = "U"
-        elif elem.VR == "SQ":
+        elif applied == "Z":
+            elem.value = Sequence() if elem.VR == "SQ" else None
+        elif applied == "D":
+            elem.value = _dummy(elem, salt, uids)
+        elif elem.VR == "SQ":  # not in the table, or X/Z/U*: keep the items, clean them
             for index, item in enumerate(elem.value):
                 _clean(
                     item,
@@ -239,8 +219,82 @@ def _clean(
                     pseudonym,
                     (f"{where[0]}[{index}]>", f"{where[1]}[{index}]>"),
                 )
+            action = None
+        elif elem.VR == "UI":
+            action = None
+            if elem.value and (applied == "U" or not _keeps_uid(keyword)):
+                _replace_uids(elem, salt, uids)
+                action = "U"
+        elif applied == "U":  # a UID attribute stored with another VR (e.g. UN)
+            elem.value = _dummy(elem, salt, uids)
+            action = "D"
         if action:
             changes.append(Change(*where, action))
+
+
+def _tag_text(keyword: str) -> str:
+    tag = tag_for_keyword(keyword)
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def _record_deidentification(ds: Dataset, changes: list[Change]) -> None:
+    """Add the attributes that say how the dataset was de-identified (action A)."""
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = f"DICOM PS3.15 E.1-1 Basic Profile ({EDITION}), MedLab deidentify"
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator = "113100", "DCM"
+    code.CodeMeaning = "Basic Application Confidentiality Profile"
+    ds.DeidentificationMethodCodeSequence = Sequence([code])
+    ds.LongitudinalTemporalInformationModified = "REMOVED"  # dates are not kept (PS3.15 E.2)
+    for keyword in (
+        "PatientIdentityRemoved",
+        "DeidentificationMethod",
+        "DeidentificationMethodCodeSequence",
+        "LongitudinalTemporalInformationModified",
+    ):
+        changes.append(Change(_tag_text(keyword), keyword, "A"))
+
+
+def _deidentify_dataset(
+    ds: Dataset, source: Path, salt: str, uids: dict[str, str]
+) -> list[Change]:
+    """Clean ``ds`` in place (body and file meta) and return the changes."""
+    changes: list[Change] = []
+    try:
+        _clean(ds, changes, salt, uids, _pseudonym(salt, str(ds.get("PatientID", ""))))
+        for keyword in _META_REMOVED:
+            if keyword in ds.file_meta:
+                delattr(ds.file_meta, keyword)
+                changes.append(Change(_tag_text(keyword), keyword, "X"))
+        if "SOPInstanceUID" in ds:
+            ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        elif "MediaStorageSOPInstanceUID" in ds.file_meta:
+            ds.file_meta.MediaStorageSOPInstanceUID = _new_uid(
+                str(ds.file_meta.MediaStorageSOPInstanceUID), salt, uids
+            )
+        _record_deidentification(ds, changes)
+    except Exception as exc:  # values pydicom cannot parse
+        raise DicomError(
+            f"{source} holds a malformed value ({_reason(exc)}). Nothing was written for it."
+        ) from exc
+    return changes
+
+
+def _write(ds: Dataset, source: Path, target: Path) -> None:
+    """Write ``ds`` to ``target`` under a temporary name, then rename: never a partial file."""
+    partial = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(prefix=".deid-", suffix=".partial", dir=target.parent)
+        os.close(handle)
+        ds.save_as(partial, enforce_file_format=True)
+        os.replace(partial, target)
+    except Exception as exc:
+        if partial is not None:
+            Path(partial).unlink(missing_ok=True)
+        raise DicomError(
+            f"{source}: cannot write the de-identified copy to {target} ({_reason(exc)})."
+        ) from exc
 
 
 def _deidentify_file(
@@ -251,59 +305,13 @@ def _deidentify_file(
         raise _not_dicom(source)
     _check_complete(ds, source)  # first: reading a value turns its raw element into a parsed one
     _check_pixel_length(ds, source, note=" Nothing was written for it.")
-    changes: list[Change] = []
-    try:
-        _clean(ds, changes, salt, uids, _pseudonym(salt, str(ds.get("PatientID", ""))))
-    except Exception as exc:  # values pydicom cannot parse
-        raise DicomError(
-            f"{source} holds a malformed value ({_reason(exc)}). Nothing was written for it."
-        ) from exc
-    for keyword in _META_REMOVED:
-        if keyword in ds.file_meta:
-            delattr(ds.file_meta, keyword)
-            changes.append(
-                Change(
-                    f"({tag_for_keyword(keyword) >> 16:04X},{tag_for_keyword(keyword) & 0xFFFF:04X})",
-                    keyword,
-                    "X",
-                )
-            )
-    if "SOPInstanceUID" in ds:
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    elif "MediaStorageSOPInstanceUID" in ds.file_meta:
-        ds.file_meta.MediaStorageSOPInstanceUID = _new_uid(
-            str(ds.file_meta.MediaStorageSOPInstanceUID), salt, uids
-        )
-    ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = "DICOM PS3.15 Annex E Basic Profile (MedLab deidentify)"
-    code = Dataset()
-    code.CodeValue, code.CodingSchemeDesignator = "113100", "DCM"
-    code.CodeMeaning = "Basic Application Confidentiality Profile"
-    ds.DeidentificationMethodCodeSequence = Sequence([code])
-    for keyword in (
-        "PatientIdentityRemoved",
-        "DeidentificationMethod",
-        "DeidentificationMethodCodeSequence",
-    ):
-        tag = tag_for_keyword(keyword)
-        changes.append(Change(f"({tag >> 16:04X},{tag & 0xFFFF:04X})", keyword, "A"))
+    changes = _deidentify_dataset(ds, source, salt, uids)
     if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
         report.warnings.append(
             f"{source.name}: BurnedInAnnotation is YES: the pixels show text that may identify "
             "the patient."
         )
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(prefix=".deid-", suffix=".partial", dir=target.parent)
-    os.close(handle)
-    try:
-        ds.save_as(partial, enforce_file_format=True)
-        os.replace(partial, target)
-    except Exception as exc:
-        Path(partial).unlink(missing_ok=True)
-        raise DicomError(
-            f"{source}: cannot write the de-identified copy to {target} ({_reason(exc)})."
-        ) from exc
+    _write(ds, source, target)
     report.files.append(target)
     report.changes[target] = changes
 
@@ -318,15 +326,23 @@ def deidentify(
     ``src`` is never modified, and ``dst`` may not overlap it. Files that are not DICOM are
     skipped (not copied) and listed in the report. For every DICOM file:
 
-    * the attributes in :data:`BASIC_PROFILE` are removed (X), emptied (Z) or get a dummy
-      value (D), also inside sequences; all private tags, curves and overlays are removed;
+    * every attribute of Table E.1-1 (:data:`BASIC_PROFILE`, several hundred) is removed
+      (X), emptied (Z), given a dummy value (D) or a replaced UID (U), at the top level and
+      in the items of sequences at any depth; where the table offers a choice (``X/Z``,
+      ``Z/D``, ...) :data:`~medlab.dicom.basic_profile.APPLIED` says which one is taken. A
+      sequence with action D (e.g. the *Content Sequence* of a structured report) becomes
+      one empty item. All private tags, curves, overlay data and comments are removed;
+      attributes the table does not list are kept, and the items of sequences it does not
+      list are cleaned the same way;
     * PatientName and PatientID become a pseudonym derived from ``salt`` and the original
       PatientID, so one patient keeps one pseudonym across files and runs;
-    * every UID except class and transfer syntax UIDs is replaced (U) by one derived from
-      ``salt`` and the original, so references between files stay consistent; the file meta
-      *Media Storage SOP Instance UID* follows *SOP Instance UID*;
-    * PatientIdentityRemoved, DeidentificationMethod and DeidentificationMethodCodeSequence
-      (113100, DCM) are added (A); pixel data and geometry are kept byte for byte.
+    * every UID the table lists, and every other UID except class and transfer syntax UIDs,
+      is replaced (U) by one derived from ``salt`` and the original, so references between
+      files stay consistent; the file meta *Media Storage SOP Instance UID* follows
+      *SOP Instance UID*;
+    * PatientIdentityRemoved, DeidentificationMethod, DeidentificationMethodCodeSequence
+      (113100, DCM) and LongitudinalTemporalInformationModified (REMOVED) are added (A);
+      pixel data and geometry are kept byte for byte.
 
     Use a secret ``salt`` for real data: with the default, anyone who knows a PatientID or
     a UID can recompute its replacement. Pixel data (burned-in text) and file names are not
