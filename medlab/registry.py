@@ -7,9 +7,12 @@ checksum, its licence and how to cite it. ::
     folder = fetch("task04_hippocampus")   # downloads once, checks, unpacks; later calls are instant
 
 Files go to ``$MEDLAB_DATA_DIR`` if set, else ``~/.cache/medlab`` (see :func:`data_dir`).
-A download is written to ``<file>.part`` and only renamed to ``<file>`` once its size and
-checksum match, so a file under its final name is always complete. Nothing here touches the
-network on import; the labs' default runs never download (they use the synthetic cohort).
+Each download is written to a file of its own, ``<file>.<random>.part``, and only renamed to
+``<file>`` once the size and checksum of the file as written match, so a file under its final
+name is always complete, even when two downloads of it run at once. Archives are unpacked by
+:func:`medlab.archives.extract`, which refuses links, devices, names outside the destination,
+damaged archives and archives that unpack to too much. Nothing here touches the network on
+import; the labs' default runs never download (they use the synthetic cohort).
 
 To read what was fetched, see :mod:`medlab.realdata`; :data:`LAYOUTS` names the loader for
 each on-disk layout.
@@ -20,14 +23,28 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import shutil
-import stat
-import tarfile
-import tempfile
+import re
+import secrets
 import urllib.request
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+from medlab.archives import (
+    ARCHIVE_SUFFIXES,
+    EXTRACTED_MARKER,
+    ArchiveError,
+    ArchiveTooLargeError,
+    CorruptArchiveError,
+    UnsafeArchiveError,
+    extract,
+)
+
+__all__ = [
+    "ARCHIVE_SUFFIXES", "DATASETS", "DATA_ENV", "DIGEST_LENGTHS", "EXTRACTED_MARKER", "LAYOUTS",
+    "ArchiveError", "ArchiveTooLargeError", "CorruptArchiveError", "DatasetInfo", "DownloadError",
+    "UnsafeArchiveError", "compute_checksum", "data_dir", "dataset_root", "download", "extract",
+    "fetch", "get_info", "parse_checksum",
+]
 
 DATA_ENV = "MEDLAB_DATA_DIR"
 """Environment variable naming the folder that receives downloaded datasets."""
@@ -43,21 +60,17 @@ LAYOUTS = {
 }
 """On-disk layouts, each with the :mod:`medlab.realdata` function or class that reads it."""
 
-ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".zip")
-"""File endings :func:`extract` unpacks (a ``.npz`` is a zip file too, but is read as is)."""
+NAME_PATTERN = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
+"""What a :attr:`DatasetInfo.name` looks like: a lowercase slug such as ``task04_hippocampus``."""
 
-EXTRACTED_MARKER = ".medlab-extracted"
-"""File written inside a folder once :func:`extract` has unpacked an archive there completely."""
+MAX_NAME_LENGTH = 64
+"""Longest :attr:`DatasetInfo.name`, in characters."""
 
 _CHUNK = 1 << 20  # bytes read at a time while downloading and hashing
 
 
 class DownloadError(RuntimeError):
     """A dataset could not be downloaded, or what arrived is not the published file."""
-
-
-class UnsafeArchiveError(ValueError):
-    """An archive holds a member that would land outside the destination folder, or a device file."""
 
 
 def parse_checksum(checksum: str) -> tuple[str, str]:
@@ -103,6 +116,8 @@ def compute_checksum(path: str | os.PathLike, *, algorithm: str = "sha256") -> s
 class DatasetInfo:
     """Everything needed to download, check, cite and read one public dataset file.
 
+    ``name`` is the registry key and the folder an archive unpacks into, so it must be a
+    lowercase slug (:data:`NAME_PATTERN`, at most :data:`MAX_NAME_LENGTH` characters).
     ``checksum`` is ``"sha256:<hex>"`` or ``"md5:<hex>"``: use the digest the publisher gives
     (MONAI and MedMNIST publish MD5 for their files; prefer SHA-256 for files you host).
     ``size_bytes`` is the published size, or ``None`` where none is published.
@@ -123,6 +138,13 @@ class DatasetInfo:
     layout: str
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or len(self.name) > MAX_NAME_LENGTH \
+                or not NAME_PATTERN.fullmatch(self.name):
+            raise ValueError(
+                f"dataset name {self.name!r} must be a lowercase slug of at most {MAX_NAME_LENGTH} "
+                "characters: letters a-z and digits, joined by '_', '-' or '.' (e.g. 'task04_hippocampus'); "
+                "it names the folder the dataset is unpacked into"
+            )
         parse_checksum(self.checksum)
         if not self.url.startswith(("https://", "http://", "file://")):
             raise ValueError(f"dataset {self.name!r}: url {self.url!r} must be an https://, http:// or file:// URL")
@@ -278,28 +300,96 @@ def _manual_hint(info: DatasetInfo, target: Path) -> str:
     )
 
 
-def _stream(info: DatasetInfo, part: Path, *, progress: bool) -> tuple[int, str]:
-    """Copy the URL into ``part`` while hashing; return (bytes written, hex digest)."""
+def _copy_url(info: DatasetInfo, out, *, progress: bool) -> int:
+    """Copy the URL's bytes into the open binary file ``out``; return the bytes written."""
     from tqdm.auto import tqdm
 
-    algorithm, _ = parse_checksum(info.checksum)
-    hasher = _hasher(algorithm)
     written = 0
     with _open_url(info.url) as response:
         total = info.size_bytes
         if total is None:
             length = getattr(response, "headers", {}).get("Content-Length")
             total = int(length) if length and str(length).isdigit() else None
-        with open(part, "wb") as out, tqdm(
-            total=total, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=info.filename, disable=not progress, leave=False,
-        ) as bar:
+        with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
+                  desc=info.filename, disable=not progress, leave=False) as bar:
             while chunk := response.read(_CHUNK):
                 out.write(chunk)
-                hasher.update(chunk)
                 written += len(chunk)
                 bar.update(len(chunk))
-    return written, hasher.hexdigest()
+    return written
+
+
+def _new_part_file(target: Path) -> tuple[int, Path]:
+    """Create an empty file ``<target>.<random>.part`` of this download's own; return (fd, path)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        part = target.with_name(f"{target.name}.{secrets.token_hex(4)}.part")
+        try:
+            return os.open(part, flags, 0o666), part
+        except FileExistsError:
+            continue
+
+
+def _has_checksum(path: Path, checksum: str) -> bool:
+    """Whether the file at ``path`` exists and has ``checksum`` (``"<algorithm>:<hex>"``)."""
+    algorithm, _ = checksum.split(":", 1)
+    try:
+        return compute_checksum(path, algorithm=algorithm) == checksum
+    except FileNotFoundError:
+        return False
+
+
+def _set_aside(target: Path, checksum: str) -> Path | None:
+    """Move a file that fails its checksum to ``<target>.<algorithm>-<digest>.bad``; return where.
+
+    Returns ``None`` where there was nothing to move: the file vanished, or another download
+    had just put the right file there (it is left in place).
+    """
+    holding = target.with_name(f"{target.name}.{secrets.token_hex(4)}.checking")
+    try:
+        os.replace(target, holding)
+    except FileNotFoundError:
+        return None
+    algorithm, _ = checksum.split(":", 1)
+    actual = compute_checksum(holding, algorithm=algorithm)
+    if actual == checksum:
+        os.replace(holding, target)
+        return None
+    aside = target.with_name(f"{target.name}.{algorithm}-{actual.split(':')[1][:12]}.bad")
+    os.replace(holding, aside)
+    return aside
+
+
+def _fetch_file(info: DatasetInfo, target: Path, *, progress: bool, note: str) -> None:
+    """Download ``info.url`` into a new part file, check it as written, and rename it to ``target``."""
+    algorithm, expected = parse_checksum(info.checksum)
+    fd, part = _new_part_file(target)
+    try:
+        try:
+            with os.fdopen(fd, "wb") as out:
+                written = _copy_url(info, out, progress=progress)
+                out.flush()
+                os.fsync(out.fileno())
+        except (OSError, ValueError, EOFError, http.client.HTTPException) as exc:
+            raise DownloadError(
+                f"Could not download {info.name!r} from {info.url}: {exc}.{note} {_manual_hint(info, target)}."
+            ) from exc
+        if info.size_bytes is not None and written != info.size_bytes:
+            raise DownloadError(
+                f"Download of {info.url} gave {written} bytes, but the published size is "
+                f"{info.size_bytes} bytes; the file was deleted.{note} Run again, or: {_manual_hint(info, target)}."
+            )
+        actual = compute_checksum(part, algorithm=algorithm)  # the file as written, not the stream
+        if actual != f"{algorithm}:{expected}":
+            raise DownloadError(
+                f"Checksum mismatch for {info.url}: expected {algorithm}:{expected}, got {actual} "
+                f"({written} bytes). The file was deleted.{note} The server may have sent an error page or "
+                f"a changed file; try again later, or: {_manual_hint(info, target)}."
+            )
+        os.replace(part, target)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
 
 
 def download(
@@ -311,149 +401,34 @@ def download(
     """Download a dataset file once, check it, and return its local path.
 
     A file already at ``<data dir>/<filename>`` with the right checksum is returned without
-    touching the network. Otherwise the URL (``https://``, ``http://`` or ``file://``) is
-    streamed into ``<filename>.part`` beside it while hashing, with a progress bar; the size
-    (where published) and checksum are checked, and only then is the file renamed into place.
-    On any failure the ``.part`` file is removed and :class:`DownloadError` says how to put the
-    file there by hand.
+    touching the network. One with another checksum is moved aside to
+    ``<filename>.<algorithm>-<digest>.bad`` (kept, never deleted) and the file is downloaded
+    again. The URL (``https://``, ``http://`` or ``file://``) is streamed into a file of this
+    download's own, ``<filename>.<random>.part``, with a progress bar; the size (where
+    published) and the checksum of the file as written are checked, and only then is it
+    renamed into place, atomically. On any failure the part file is removed, nothing is left
+    under the final name, and :class:`DownloadError` says how to put the file there by hand.
     """
     info = get_info(name_or_info)
     folder = _data_dir(data_dir)
     target = folder / info.filename
     algorithm, expected = parse_checksum(info.checksum)
-    if target.is_file():
-        if compute_checksum(target, algorithm=algorithm) == f"{algorithm}:{expected}":
+    checksum = f"{algorithm}:{expected}"
+    note = ""
+    if os.path.lexists(target):
+        if not target.is_file():
+            raise DownloadError(f"{target} exists but is not a file: move it away, then download {info.name!r} again.")
+        if _has_checksum(target, checksum):
             return target
-        print(f"{target} does not have checksum {info.checksum}; downloading it again.")
+        aside = _set_aside(target, checksum)
+        if aside is None and _has_checksum(target, checksum):
+            return target
+        if aside is not None:
+            note = f" The file that was at {target} did not have checksum {info.checksum} and was moved to {aside}."
+            print(f"{target} does not have checksum {info.checksum}; moved it to {aside.name} and downloading it again.")
     folder.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
-    try:
-        try:
-            written, actual = _stream(info, part, progress=progress)
-        except (OSError, ValueError, EOFError, http.client.HTTPException) as exc:
-            raise DownloadError(
-                f"Could not download {info.name!r} from {info.url}: {exc}. {_manual_hint(info, target)}."
-            ) from exc
-        if info.size_bytes is not None and written != info.size_bytes:
-            raise DownloadError(
-                f"Download of {info.url} gave {written} bytes, but the published size is "
-                f"{info.size_bytes} bytes; the file was deleted. Run again, or: {_manual_hint(info, target)}."
-            )
-        if actual != expected:
-            raise DownloadError(
-                f"Checksum mismatch for {info.url}: expected {algorithm}:{expected}, got "
-                f"{algorithm}:{actual} ({written} bytes). The file was deleted. The server may have sent "
-                f"an error page or a changed file; try again later, or: {_manual_hint(info, target)}."
-            )
-        os.replace(part, target)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
+    _fetch_file(info, target, progress=progress, note=note)
     return target
-
-
-def _archive_kind(path: Path) -> str:
-    name = path.name.lower()
-    if name.endswith(".zip"):
-        return "zip"
-    if name.endswith((".tar", ".tar.gz", ".tgz")):
-        return "tar"
-    raise ValueError(f"{path}: cannot unpack this file; extract() reads {', '.join(ARCHIVE_SUFFIXES)}")
-
-
-def _inside(name: str) -> PurePosixPath | None:
-    """``name`` as a path relative to the destination, or ``None`` if it would leave it."""
-    name = name.replace("\\", "/")
-    path = PurePosixPath(name)
-    if path.is_absolute() or (len(name) > 1 and name[1] == ":") or ".." in path.parts:
-        return None
-    return path
-
-
-def _check_member(archive: Path, name: str, *, link: str | None, hard: bool, special: bool) -> None:
-    """Raise :class:`UnsafeArchiveError` if a member could write outside the destination."""
-    def refuse(why: str):
-        raise UnsafeArchiveError(
-            f"{archive}: member {name!r} {why}; nothing was extracted. Only unpack archives from "
-            "a source you trust, and check the file's checksum."
-        )
-
-    member = _inside(name)
-    if member is None:
-        refuse("has an absolute path or a '..' component and would land outside the destination")
-    if special:
-        refuse("is a device or FIFO")
-    if link is not None:
-        # Symbolic links resolve from the member's folder; hard links from the archive root.
-        link = link.replace("\\", "/")
-        target = PurePosixPath(link)
-        if target.is_absolute() or (len(link) > 1 and link[1] == ":"):
-            refuse(f"is a link to the absolute path {link!r}")
-        depth = 0
-        for part in ((PurePosixPath() if hard else member.parent) / target).parts:
-            depth += -1 if part == ".." else 1
-            if depth < 0:
-                refuse(f"is a link to {link!r}, outside the destination")
-
-
-def _check_tar(archive: Path, tf: tarfile.TarFile) -> None:
-    for m in tf.getmembers():
-        link = m.linkname if (m.issym() or m.islnk()) else None
-        _check_member(archive, m.name, link=link, hard=m.islnk(), special=m.isdev())
-
-
-def _check_zip(archive: Path, zf: zipfile.ZipFile) -> None:
-    for info in zf.infolist():
-        mode = info.external_attr >> 16
-        link = zf.read(info).decode("utf-8", "replace") if stat.S_ISLNK(mode) else None
-        special = stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
-        _check_member(archive, info.filename, link=link, hard=False, special=special)
-
-
-def extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:
-    """Unpack a ``.tar``, ``.tar.gz``, ``.tgz`` or ``.zip`` archive into the folder ``dest``.
-
-    Every member is checked first: absolute paths, ``..`` components, links that point outside
-    ``dest`` and device or FIFO files make it raise :class:`UnsafeArchiveError`, and nothing is
-    extracted. The archive is unpacked into a temporary folder beside ``dest``, a marker file
-    :data:`EXTRACTED_MARKER` is written, and only then is the folder renamed to ``dest``; so a
-    ``dest`` with the marker is complete, and calling again returns at once. An interrupted
-    run leaves at most a hidden ``.<dest>.partial-*`` folder, which is safe to delete. Returns
-    ``dest``.
-    """
-    archive, dest = Path(archive), Path(dest)
-    if (dest / EXTRACTED_MARKER).is_file():
-        return dest
-    if not archive.is_file():
-        raise FileNotFoundError(f"no archive at {archive}")
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise FileExistsError(
-            f"{dest} exists but holds no complete extraction (no {EXTRACTED_MARKER} file): "
-            "move or delete it, then extract again"
-        )
-    kind = _archive_kind(archive)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.partial-"))
-    try:
-        if kind == "tar":
-            with tarfile.open(archive, "r:*") as tf:
-                _check_tar(archive, tf)
-                if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: the library checks too
-                    tf.extractall(tmp, filter="data")
-                else:
-                    tf.extractall(tmp)
-        else:
-            with zipfile.ZipFile(archive) as zf:
-                _check_zip(archive, zf)
-                zf.extractall(tmp)
-        (tmp / EXTRACTED_MARKER).write_text(f"{archive.name}\n", encoding="utf-8")
-        if dest.is_dir():
-            dest.rmdir()  # empty (checked above); a rename cannot replace a folder on every OS
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return dest
 
 
 def dataset_root(folder: str | os.PathLike) -> Path:
@@ -472,6 +447,8 @@ def fetch(
     *,
     data_dir: str | os.PathLike | None = None,
     progress: bool = True,
+    max_bytes: int | None = None,
+    max_members: int | None = None,
 ) -> Path:
     """Download a dataset (see :func:`download`) and unpack it if it is an archive.
 
@@ -479,11 +456,14 @@ def fetch(
     an archive: it is unpacked into ``<data dir>/<name>/`` and, if the archive holds one
     top-level folder, that folder is returned (e.g. ``<data dir>/mednist/MedNIST``). Once
     unpacked, later calls return at once, even if the archive has since been deleted.
+    ``max_bytes`` and ``max_members`` are passed to :func:`medlab.archives.extract` (its
+    defaults where ``None``): raise them for a trusted archive that unpacks to more.
     """
     info = get_info(name_or_info)
     if not info.is_archive:
         return download(info, data_dir=data_dir, progress=progress)
     dest = _data_dir(data_dir) / info.name
     if not (dest / EXTRACTED_MARKER).is_file():
-        extract(download(info, data_dir=data_dir, progress=progress), dest)
+        limits = {"max_bytes": max_bytes} | ({} if max_members is None else {"max_members": max_members})
+        extract(download(info, data_dir=data_dir, progress=progress), dest, **limits)
     return dataset_root(dest)

@@ -1,14 +1,15 @@
 import hashlib
 import io
 import os
-import tarfile
-import zipfile
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from medlab import registry
+from archive_helpers import GOOD, build_tar, files_tar, tar_entry
+from medlab import archives, registry
 from medlab.registry import DatasetInfo, DownloadError, UnsafeArchiveError
 
 PAYLOAD = bytes(range(256)) * 40  # 10,240 bytes
@@ -77,6 +78,15 @@ def test_malformed_checksums_are_refused(checksum):
 
 @pytest.mark.parametrize("changes, message", [
     ({"filename": "../escape.bin"}, "plain file name"),
+    ({"name": "../outside"}, "dataset name '../outside' must be a lowercase slug"),
+    ({"name": "/abs/path"}, "lowercase slug"),
+    ({"name": "a/b"}, "lowercase slug"),
+    ({"name": "a\\b"}, "lowercase slug"),
+    ({"name": ".."}, "lowercase slug"),
+    ({"name": ""}, "lowercase slug"),
+    ({"name": ".hidden"}, "lowercase slug"),
+    ({"name": "C:data"}, "lowercase slug"),
+    ({"name": "x" * 65}, "at most 64 characters"),
     ({"url": "ftp://example.org/x"}, "https://"),
     ({"layout": "csv"}, "layout"),
     ({"size_bytes": -1}, "size_bytes"),
@@ -84,6 +94,11 @@ def test_malformed_checksums_are_refused(checksum):
 def test_dataset_info_checks_its_fields(source, changes, message):
     with pytest.raises(ValueError, match=message):
         make_info(source, **changes)
+
+
+@pytest.mark.parametrize("name", ["tiny", "task04_hippocampus", "med-nist.v2", "x" * 64])
+def test_slug_names_are_accepted(source, name):
+    assert make_info(source, name=name).name == name
 
 
 def test_unknown_names_list_the_registered_ones():
@@ -136,12 +151,32 @@ def test_a_cached_file_is_not_downloaded_again(source, cache, monkeypatch):
     assert calls == []
 
 
-def test_a_corrupt_cached_file_is_replaced(source, cache, capsys):
+def test_a_corrupt_cached_file_is_moved_aside_and_replaced(source, cache, capsys):
     cache.mkdir()
     (cache / "tiny.bin").write_bytes(b"truncated")
     path = registry.download(make_info(source), data_dir=cache, progress=False)
     assert path.read_bytes() == PAYLOAD
-    assert "downloading it again" in capsys.readouterr().out
+    aside = "tiny.bin.sha256-" + hashlib.sha256(b"truncated").hexdigest()[:12] + ".bad"
+    assert listing(cache) == sorted(["tiny.bin", aside])
+    assert (cache / aside).read_bytes() == b"truncated"  # kept, not lost
+    assert f"moved it to {aside} and downloading it again" in capsys.readouterr().out
+
+
+def test_a_failed_redownload_leaves_no_corrupt_file_under_the_final_name(source, cache, monkeypatch):
+    cache.mkdir()
+    (cache / "tiny.bin").write_bytes(b"truncated")
+    monkeypatch.setattr(registry, "_open_url", lambda url: BrokenStream(PAYLOAD))
+    with pytest.raises(DownloadError, match=r"connection reset.*did not have checksum .* and was moved to .*\.bad"):
+        registry.download(make_info(source), data_dir=cache, progress=False)
+    assert [p for p in listing(cache) if not p.endswith(".bad")] == []
+    monkeypatch.undo()
+    assert registry.download(make_info(source), data_dir=cache, progress=False).read_bytes() == PAYLOAD
+
+
+def test_a_folder_in_the_way_is_reported(source, cache):
+    (cache / "tiny.bin").mkdir(parents=True)
+    with pytest.raises(DownloadError, match="exists but is not a file"):
+        registry.download(make_info(source), data_dir=cache, progress=False)
 
 
 def test_checksum_mismatch_raises_and_leaves_nothing(source, cache):
@@ -192,6 +227,73 @@ def test_an_interrupt_from_the_keyboard_also_cleans_up(source, cache, monkeypatc
     assert listing(cache) == []
 
 
+def test_the_checksum_is_computed_on_the_file_as_written(source, cache, monkeypatch):
+    info = make_info(source)
+    real_copy = registry._copy_url
+
+    def copy_then_spoil(info, out, *, progress):
+        written = real_copy(info, out, progress=progress)
+        out.seek(100)
+        out.write(b"\0")  # the disk keeps something other than what arrived
+        return written
+
+    monkeypatch.setattr(registry, "_copy_url", copy_then_spoil)
+    with pytest.raises(DownloadError, match="Checksum mismatch"):
+        registry.download(info, data_dir=cache, progress=False)
+    assert listing(cache) == []
+
+
+class SlowStream(io.BytesIO):
+    """A response that delivers 4 KiB at a time, pausing first where ``pause`` says."""
+
+    def __init__(self, data, pause=lambda offset: None):
+        super().__init__(data)
+        self.pause = pause
+
+    def read(self, size=-1):
+        self.pause(self.tell())
+        return super().read(4096)
+
+
+def test_two_downloads_at_once_never_leave_a_corrupt_file(tmp_path, cache, monkeypatch):
+    # The first download waits halfway until the second has begun, then finishes at once while
+    # the second is still writing slowly: with a shared part file, the first would rename a file
+    # with a hole in it.
+    payload = os.urandom(256 << 10)
+    (tmp_path / "big.bin").write_bytes(payload)
+    info = make_info(tmp_path / "big.bin")
+    second_started = threading.Event()
+
+    def first_pause(offset):
+        if offset >= len(payload) // 2 and not second_started.is_set():
+            second_started.wait(5)
+            time.sleep(0.02)
+
+    def second_pause(offset):
+        second_started.set()
+        time.sleep(0.002)
+
+    streams = iter([SlowStream(payload, first_pause), SlowStream(payload, second_pause)])
+    monkeypatch.setattr(registry, "_open_url", lambda url: next(streams))
+    results = []
+
+    def run():
+        try:
+            path = registry.download(info, data_dir=cache, progress=False)
+            results.append(hashlib.sha256(path.read_bytes()).hexdigest())  # checked as soon as it returns
+        except BaseException as exc:  # the assertion below shows what went wrong
+            results.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    threads[0].start()
+    time.sleep(0.02)
+    threads[1].start()
+    for t in threads:
+        t.join()
+    assert results == [hashlib.sha256(payload).hexdigest()] * 2
+    assert listing(cache) == ["big.bin"]
+
+
 def test_an_unreachable_url_explains_the_manual_route(source, cache):
     info = make_info(source, url=(source.parent / "missing.bin").as_uri())
     with pytest.raises(DownloadError, match="Could not download 'tiny'.*yourself.*checksum sha256:"):
@@ -199,129 +301,11 @@ def test_an_unreachable_url_explains_the_manual_route(source, cache):
     assert listing(cache) == []
 
 
-# --- extract ------------------------------------------------------------------------------
-
-
-def build_tar(path: Path, members: dict, *, links: dict = (), hardlinks: dict = (), fifo: str | None = None):
-    with tarfile.open(path, "w:gz" if path.name.endswith("gz") else "w") as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-        for kind, table in ((tarfile.SYMTYPE, dict(links)), (tarfile.LNKTYPE, dict(hardlinks))):
-            for name, target in table.items():
-                info = tarfile.TarInfo(name)
-                info.type, info.linkname = kind, target
-                tf.addfile(info)
-        if fifo:
-            info = tarfile.TarInfo(fifo)
-            info.type = tarfile.FIFOTYPE
-            tf.addfile(info)
-    return path
-
-
-GOOD = {"Set/readme.txt": b"hello", "Set/A/1.txt": b"one", "Set/B/2.txt": b"two"}
-
-
-@pytest.mark.parametrize("name", ["good.tar", "good.tar.gz", "good.tgz", "good.zip"])
-def test_a_good_archive_extracts_once(tmp_path, name):
-    archive = tmp_path / name
-    if name.endswith(".zip"):
-        with zipfile.ZipFile(archive, "w") as zf:
-            for member, data in GOOD.items():
-                zf.writestr(member, data)
-    else:
-        build_tar(archive, GOOD, links={"Set/A/link.txt": "../B/2.txt"})
-    dest = tmp_path / "out"
-    assert registry.extract(archive, dest) == dest
-    assert (dest / "Set" / "A" / "1.txt").read_bytes() == b"one"
-    assert (dest / "Set" / "readme.txt").read_bytes() == b"hello"
-    assert (dest / registry.EXTRACTED_MARKER).read_text().strip() == name
-    if not name.endswith(".zip"):
-        assert (dest / "Set" / "A" / "link.txt").read_bytes() == b"two"  # a link inside is fine
-    assert registry.dataset_root(dest) == dest / "Set"
-    (dest / "Set" / "A" / "1.txt").write_bytes(b"edited")
-    archive.unlink()
-    assert registry.extract(archive, dest) == dest  # complete already: nothing is read or rewritten
-    assert (dest / "Set" / "A" / "1.txt").read_bytes() == b"edited"
-    assert listing(tmp_path) == ["out"]  # no temporary folder left behind
-
-
-@pytest.mark.parametrize("kwargs, what", [
-    ({"members": {**GOOD, "../evil.txt": b"x"}}, "'../evil.txt'"),
-    ({"members": {**GOOD, "Set/../../evil.txt": b"x"}}, "'..'"),
-    ({"members": {**GOOD, "/tmp/evil.txt": b"x"}}, "absolute path"),
-    ({"members": GOOD, "links": {"Set/escape": "../../outside.txt"}}, "outside the destination"),
-    ({"members": GOOD, "links": {"Set/abs": "/etc/passwd"}}, "absolute path '/etc/passwd'"),
-    ({"members": GOOD, "hardlinks": {"Set/hard": "../outside.txt"}}, "outside the destination"),
-    ({"members": GOOD, "fifo": "Set/pipe"}, "device or FIFO"),
-])
-def test_unsafe_tar_members_are_refused_and_nothing_is_extracted(tmp_path, kwargs, what):
-    archive = build_tar(tmp_path / "bad.tar", **kwargs)
-    dest = tmp_path / "area" / "out"
-    with pytest.raises(UnsafeArchiveError, match=what):
-        registry.extract(archive, dest)
-    assert listing(tmp_path / "area") == []
-    assert not (tmp_path / "evil.txt").exists() and not (tmp_path / "outside.txt").exists()
-
-
-@pytest.mark.parametrize("member", ["../evil.txt", "/abs/evil.txt", "Set\\..\\..\\evil.txt"])
-def test_unsafe_zip_members_are_refused(tmp_path, member):
-    archive = tmp_path / "bad.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr("Set/ok.txt", b"ok")
-        zf.writestr(zipfile.ZipInfo(member), b"x")
-    with pytest.raises(UnsafeArchiveError):
-        registry.extract(archive, tmp_path / "area" / "out")
-    assert listing(tmp_path / "area") == []
-
-
-def test_zip_symlinks_pointing_outside_are_refused(tmp_path):
-    archive = tmp_path / "link.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        link = zipfile.ZipInfo("Set/escape")
-        link.external_attr = 0o120777 << 16  # a symbolic link, as zip tools store one
-        zf.writestr(link, "../../outside")
-    with pytest.raises(UnsafeArchiveError, match="outside the destination"):
-        registry.extract(archive, tmp_path / "out")
-    assert not (tmp_path / "out").exists()
-
-
-def test_an_interrupted_extraction_is_not_mistaken_for_a_complete_one(tmp_path, monkeypatch):
-    archive = build_tar(tmp_path / "good.tar", GOOD)
-    dest = tmp_path / "out"
-
-    def fail(*args, **kwargs):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(tarfile.TarFile, "extractall", fail)
-    with pytest.raises(OSError, match="disk full"):
-        registry.extract(archive, dest)
-    assert listing(tmp_path) == ["good.tar"]
-    monkeypatch.undo()
-    registry.extract(archive, dest)
-    assert (dest / "Set" / "B" / "2.txt").read_bytes() == b"two"
-
-
-def test_extract_will_not_merge_into_a_foreign_folder(tmp_path):
-    archive = build_tar(tmp_path / "good.tar", GOOD)
-    (tmp_path / "out").mkdir()
-    (tmp_path / "out" / "mine.txt").write_text("keep")
-    with pytest.raises(FileExistsError, match="move or delete it"):
-        registry.extract(archive, tmp_path / "out")
-    assert listing(tmp_path / "out") == ["mine.txt"]
-
-
-def test_extract_refuses_files_that_are_not_archives(tmp_path, source):
-    with pytest.raises(ValueError, match="cannot unpack"):
-        registry.extract(source, tmp_path / "out")
-
-
 # --- fetch --------------------------------------------------------------------------------
 
 
 def test_fetch_downloads_extracts_and_returns_the_dataset_folder(tmp_path, cache, monkeypatch):
-    archive = build_tar(tmp_path / "Set.tar.gz", GOOD)
+    archive = files_tar(tmp_path / "Set.tar.gz", GOOD)
     info = make_info(archive, algorithm="md5", name="set", layout="mednist-folders")
     folder = registry.fetch(info, data_dir=cache, progress=False)
     assert folder == cache / "set" / "Set"
@@ -334,3 +318,30 @@ def test_fetch_downloads_extracts_and_returns_the_dataset_folder(tmp_path, cache
 def test_fetch_returns_a_single_file_as_is(source, cache):
     path = registry.fetch(make_info(source), data_dir=cache, progress=False)
     assert path == cache / "tiny.bin" and os.path.getsize(path) == len(PAYLOAD)
+
+
+def test_fetch_refuses_an_unsafe_archive_and_unpacks_nothing(tmp_path, cache):
+    archive = build_tar(tmp_path / "Set.tar", [tar_entry("Set/a.txt", "file", b"a"),
+                                              tar_entry("Set/link", "sym", link="../../outside")])
+    info = make_info(archive, name="set", layout="mednist-folders")
+    with pytest.raises(UnsafeArchiveError, match="Set.tar: member 'Set/link' is a symbolic link"):
+        registry.fetch(info, data_dir=cache, progress=False)
+    assert listing(cache) == ["Set.tar"]  # the checked download stays; nothing was unpacked
+
+
+def test_fetch_passes_the_limits_on(tmp_path, cache):
+    archive = files_tar(tmp_path / "Set.tar", {f"Set/{i}.txt": b"x" for i in range(4)})
+    info = make_info(archive, name="set", layout="mednist-folders")
+    with pytest.raises(registry.ArchiveTooLargeError, match="more than 3 members"):
+        registry.fetch(info, data_dir=cache, progress=False, max_members=3)
+    with pytest.raises(registry.ArchiveTooLargeError, match="add up to 4 bytes"):
+        registry.fetch(info, data_dir=cache, progress=False, max_bytes=3)
+    assert registry.fetch(info, data_dir=cache, progress=False, max_bytes=4) == cache / "set" / "Set"
+
+
+def test_the_archive_names_stay_importable_from_registry():
+    assert registry.extract is archives.extract
+    assert registry.UnsafeArchiveError is archives.UnsafeArchiveError
+    assert issubclass(registry.UnsafeArchiveError, ValueError)
+    assert registry.EXTRACTED_MARKER == archives.EXTRACTED_MARKER
+    assert registry.ARCHIVE_SUFFIXES == (".tar", ".tar.gz", ".tgz", ".zip")
