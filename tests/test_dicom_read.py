@@ -1,7 +1,11 @@
 """medlab.dicom.read and medlab.dicom.geometry: series into volumes, geometry traps, bad input."""
 
 import math
+import os
 import shutil
+import threading
+import tracemalloc
+import warnings
 
 import numpy as np
 import pydicom
@@ -301,3 +305,238 @@ def test_empty_folder_and_folder_without_dicom(tmp_path):
 
 def test_dicom_error_is_a_value_error():
     assert issubclass(DicomError, ValueError) and issubclass(DicomWarning, UserWarning)
+
+
+# --------------------------------------------------------------------------- damaged files
+
+
+def set_raw(path, keyword, vr, value: bytes):
+    """Store ``value`` as the bytes of ``keyword`` with VR ``vr``, bypassing pydicom's checks."""
+    ds = pydicom.dcmread(path)
+    tag = pydicom.tag.Tag(keyword)
+    ds[tag] = pydicom.dataelem.RawDataElement(tag, vr, len(value), value, 0, False, True)
+    ds.save_as(path)
+
+
+def set_transfer_syntax(path, uid: str | None):
+    """Rewrite the file meta with TransferSyntaxUID ``uid`` (``None``: without one), data unchanged."""
+    data = path.read_bytes()
+    end = 132 + 12 + int.from_bytes(data[140:144], "little")  # after (0002,0000) and its group
+    meta = pydicom.dcmread(path).file_meta
+    tag = pydicom.tag.Tag("TransferSyntaxUID")
+    del meta[tag]
+    if uid is not None:
+        value = uid.encode() + b"\0" * (len(uid) % 2)
+        meta[tag] = pydicom.dataelem.RawDataElement(tag, "UI", len(value), value, 0, False, True)
+    buffer = pydicom.filebase.DicomBytesIO()
+    pydicom.filewriter.write_file_meta_info(buffer, meta, enforce_standard=False)
+    path.write_bytes(data[:132] + buffer.getvalue() + data[end:])
+
+
+def test_an_intercept_without_a_slope_is_refused(tmp_path):
+    # DICOM requires both; pydicom would skip the rescale and return values 1024 HU off
+    paths = write(tmp_path / "ct")
+    edit(paths[3], RescaleSlope=None)
+    with pytest.raises(DicomError, match="slice_0003.dcm has RescaleIntercept '-1024' but no RescaleSlope"):
+        dicom.read_series(tmp_path / "ct")
+    edit(paths[3], RescaleSlope="1", RescaleIntercept=None)
+    with pytest.raises(DicomError, match="slice_0003.dcm has RescaleSlope '1' but no RescaleIntercept"):
+        dicom.read_series(tmp_path / "ct")
+
+
+def test_a_slope_other_than_one_is_applied(tmp_path):
+    paths = write(tmp_path / "ct")
+    for path in paths:
+        edit(path, RescaleSlope="2", RescaleIntercept="-2048")
+    stored = ramp() + 1024  # write_ct_series stores HU + 1024
+    np.testing.assert_array_equal(read_quietly(tmp_path / "ct").volume, 2 * stored - 2048)
+
+
+@pytest.mark.parametrize(
+    "keyword, value, message",
+    [
+        ("RescaleSlope", b"nan ", "a malformed RescaleSlope 'nan': expected 1 finite number"),
+        ("RescaleSlope", b"inf ", "a malformed RescaleSlope 'inf'"),
+        ("RescaleIntercept", b"-inf", "a malformed RescaleIntercept '-inf'"),
+        ("RescaleSlope", b"1e39", "RescaleSlope 1e\\+39 .*must fit a float32"),
+        ("RescaleSlope", b"0 ", "RescaleSlope 0 .*must be non-zero"),
+        ("RescaleSlope", b"", "an empty RescaleSlope"),
+        ("RescaleSlope", b"abc ", "a malformed RescaleSlope 'abc'"),
+        ("RescaleSlope", b"1\\2 ", "a malformed RescaleSlope .*expected 1 finite number"),
+    ],
+)
+def test_rescale_values_that_are_not_one_finite_number_are_refused(tmp_path, keyword, value, message):
+    paths = write(tmp_path / "ct")
+    set_raw(paths[2], keyword, "DS", value)
+    with pytest.raises(DicomError, match=f"slice_0002.dcm has {message}"):
+        dicom.read_series(tmp_path / "ct")
+
+
+def test_a_rescale_that_overflows_float32_is_refused(tmp_path):
+    path = write(tmp_path / "ct")[0]
+    edit(path, RescaleSlope="1e36")  # finite, but 1e36 x 865 is not a float32
+    with pytest.raises(DicomError, match=r"slice_0000.dcm: \d+ pixel values are NaN or infinite after the rescale"):
+        dicom.read_series(path)
+
+
+@pytest.mark.parametrize(
+    "attributes, message",
+    [
+        ({"Columns": 30}, "holds 2048 bytes, but its header .*describes 1920.*sheared"),
+        ({"Rows": 16}, "holds 2048 bytes, but its header .*describes 1024"),
+        ({"BitsAllocated": 8, "BitsStored": 8, "HighBit": 7}, "describes 1024"),
+        ({"Columns": 33}, "is truncated: its pixel data holds 2048 bytes, but 32 x 33 pixels of 16 bits need 2112"),
+    ],
+)
+def test_pixel_data_must_match_the_image_size(tmp_path, attributes, message):
+    paths = write(tmp_path / "ct")
+    for path in paths:
+        edit(path, **attributes)
+    with pytest.raises(DicomError, match=f"slice_0000.dcm.*{message}"):
+        dicom.read_series(tmp_path / "ct")
+
+
+def test_only_the_one_padding_byte_dicom_allows_is_accepted(tmp_path):
+    path = write(tmp_path / "ct", ramp((1, 32, 32)))[0]
+    edit(path, Rows=3, Columns=3, BitsAllocated=8, BitsStored=8, HighBit=7)
+    set_raw(path, "PixelData", "OB", bytes(range(9)) + b"\0")  # 9 bytes, padded to even
+    np.testing.assert_array_equal(read_quietly(path).volume[0], np.arange(9).reshape(3, 3) - 1024)
+    set_raw(path, "PixelData", "OB", bytes(range(12)))
+    with pytest.raises(DicomError, match="holds 12 bytes, but its header .* describes 9"):
+        dicom.read_series(path)
+
+
+@pytest.mark.parametrize(
+    "orientation",
+    [["L", "L"], ["L", "R"], ["A", "P"], ["L"], ["L", "F", "H"], ["X", "F"]],
+)
+def test_patient_orientation_must_name_two_different_axes(tmp_path, orientation):
+    path = dicom.write_radiograph(np.zeros((8, 8)), tmp_path / "cxr.dcm")
+    edit(path, PatientOrientation=orientation)
+    with pytest.raises(DicomError, match="cxr.dcm has PatientOrientation .*two different patient axes"):
+        dicom.read_series(path)
+
+
+def read_noting(path):
+    """read_series(path) without issuing its DicomWarnings (they stay in Series.warnings)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DicomWarning)
+        return dicom.read_series(path)
+
+
+def test_patient_orientation_uses_dominant_letters_and_falls_back_to_axial(tmp_path):
+    path = dicom.write_radiograph(np.zeros((8, 8)), tmp_path / "cxr.dcm")
+    series = read_noting(path)
+    assert "direction comes from PatientOrientation L\\F;" in series.warnings[0]
+    np.testing.assert_array_equal(series.direction, [[1, 0, 0], [0, 0, -1], [0, 1, 0]])
+    edit(path, PatientOrientation=["LH", "FL"])  # oblique: the first letter dominates
+    oblique = read_noting(path)
+    assert "PatientOrientation LH\\FL (their dominant letters)" in oblique.warnings[0]
+    np.testing.assert_array_equal(oblique.direction, series.direction)
+    edit(path, PatientOrientation="")
+    axial = read_noting(path)
+    assert "no PatientOrientation either" in axial.warnings[0]
+    np.testing.assert_array_equal(axial.direction, np.eye(3))
+
+
+@pytest.mark.parametrize(
+    "uid, message",
+    [
+        ("1.2.3.4", "TransferSyntaxUID '1.2.3.4', which is not a transfer syntax pydicom knows"),
+        ("", "TransferSyntaxUID '', which is not a transfer syntax"),
+        (None, "has no TransferSyntaxUID in its file meta information"),
+    ],
+)
+def test_unknown_or_missing_transfer_syntax_is_refused(tmp_path, uid, message):
+    paths = write(tmp_path / "ct")
+    set_transfer_syntax(paths[1], uid)
+    with pytest.raises(DicomError, match=f"slice_0001.dcm.*{message}"):
+        dicom.read_series(tmp_path / "ct")
+
+
+@pytest.mark.parametrize(
+    "keyword, vr, value, message",
+    [
+        ("RescaleSlope", "ZZ", b"1 ", "its RescaleSlope element cannot be parsed .*Unknown Value Representation"),
+        ("Rows", "US", b"\x20\x00\x00", "its Rows element cannot be parsed .*BytesLengthException"),
+        ("Rows", "SS", (-32).to_bytes(2, "little", signed=True), "malformed Rows -32: expected a whole number from 1 to 65535"),
+        ("Columns", "UL", (70000).to_bytes(4, "little"), "malformed Columns 70000"),
+        ("Rows", "LO", b"32.5", "malformed Rows '32.5'"),
+        ("BitsAllocated", "US", (0).to_bytes(2, "little"), "malformed BitsAllocated 0"),
+        ("NumberOfFrames", "IS", b"-1", "malformed NumberOfFrames '-1'"),
+        ("ImagePositionPatient", "DS", b"1e300\\0\\0 ", "lies more than 1e\\+06 mm from the origin"),
+        ("PhotometricInterpretation", "CS", b"SEPIA ", "PhotometricInterpretation 'SEPIA', not MONOCHROME1 or"),
+        ("BitsStored", "US", (17).to_bytes(2, "little"), "pydicom cannot decode the pixel data .*Bits Stored"),
+    ],
+)
+def test_damaged_header_values_name_the_file_and_element(tmp_path, keyword, vr, value, message):
+    paths = write(tmp_path / "ct")
+    set_raw(paths[4], keyword, vr, value)
+    with pytest.raises(DicomError, match=f"slice_0004.dcm.*{message}"):
+        dicom.read_series(tmp_path / "ct")
+
+
+def test_huge_image_sizes_are_refused_before_allocating(tmp_path):
+    paths = write(tmp_path / "ct")
+    for path in paths:  # 6 x 65535 x 65535 float32 would be 96 GiB
+        edit(path, Rows=65535, Columns=65535)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DicomError, match="slice_0000.dcm is truncated: .*65535 x 65535 pixels"):
+            dicom.read_series(tmp_path / "ct")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20
+
+
+def test_volumes_above_the_limit_are_refused(tmp_path, monkeypatch):
+    write(tmp_path / "ct")
+    monkeypatch.setattr(dicom.read, "MAX_VOLUME_BYTES", 6 * 32 * 32 * 4 - 1)
+    with pytest.raises(DicomError, match="ct: 6 slices of 32 x 32 pixels need .*MAX_VOLUME_BYTES"):
+        dicom.read_series(tmp_path / "ct")
+
+
+def read_in_thread(path, seconds=10):
+    """read_series(path) in a thread: ('ok', series), ('error', exception) or ('hung', None)."""
+    result = []
+
+    def target():
+        try:
+            result.append(("ok", dicom.read_series(path)))
+        except Exception as exc:
+            result.append(("error", exc))
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return result[0] if result else ("hung", None)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_fifo_is_never_opened(tmp_path):
+    os.mkfifo(tmp_path / "pipe.dcm")
+    outcome, error = read_in_thread(tmp_path / "pipe.dcm")
+    assert outcome == "error" and isinstance(error, DicomError)
+    assert "pipe.dcm is a FIFO (named pipe), not a regular file, so it was not read" in str(error)
+    write(tmp_path / "ct")
+    os.mkfifo(tmp_path / "ct" / "slice_9999.dcm")
+    with pytest.warns(DicomWarning, match=r"skipped 1 file.*slice_9999.dcm \(a FIFO \(named pipe\), not opened\)"):
+        outcome, series = read_in_thread(tmp_path / "ct")
+    assert outcome == "ok"
+    np.testing.assert_array_equal(series.volume, ramp())
+
+
+def test_pydicoms_warnings_become_dicom_warnings_naming_the_file(tmp_path):
+    paths = write(tmp_path / "ct")
+    ds = pydicom.dcmread(paths[0])
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    ds.save_as(paths[0])
+    set_transfer_syntax(paths[0], pydicom.uid.ExplicitVRLittleEndian)  # but the data is implicit
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        series = dicom.read_series(tmp_path / "ct")
+    np.testing.assert_array_equal(series.volume, ramp())
+    assert caught and all(w.category is DicomWarning for w in caught)
+    assert series.warnings[0].startswith("pydicom warned while reading slice_0000.dcm: ")
+    assert "implicit VR" in series.warnings[0]

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 
 from medlab.dicom.errors import DicomError
 from medlab.dicom.files import _floats
@@ -57,36 +58,60 @@ _PATIENT_LETTERS = {
     "F": (0, 0, -1),
 }
 
+POSITION_LIMIT_MM = 1e6
+"""Largest coordinate (mm) taken as a position in a patient; beyond it the value is damaged."""
+
 
 def _axes(ds: Dataset, path: Path, notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Row and column unit vectors (LPS) from ImageOrientationPatient or PatientOrientation."""
     iop = _floats(ds, "ImageOrientationPatient", 6, path)
     if iop is not None:
-        row, col = np.array(iop[:3]), np.array(iop[3:])
-        if (
-            abs(np.linalg.norm(row) - 1) > 1e-3
-            or abs(np.linalg.norm(col) - 1) > 1e-3
-            or abs(row @ col) > 1e-3
-        ):
-            raise DicomError(
-                f"{path}: ImageOrientationPatient {iop} is not two orthogonal unit vectors, "
-                "so the slice geometry is unknown."
-            )
-        return row / np.linalg.norm(row), col / np.linalg.norm(col)
-    letters = [str(v).upper() for v in (ds.get("PatientOrientation") or [])]
-    try:
-        row, col = (np.sum([_PATIENT_LETTERS[c] for c in s], axis=0).astype(float) for s in letters)
-        row, col = row / np.linalg.norm(row), col / np.linalg.norm(col)
-        source = "PatientOrientation " + "\\".join(letters)
-    except (KeyError, ValueError, TypeError, ZeroDivisionError):
-        row, col = np.array([1.0, 0, 0]), np.array([0, 1.0, 0])
-        source = "nowhere (no PatientOrientation either), so it is taken as axial"
+        return _axes_from_iop(iop, path)
+    row, col, source = _axes_from_letters(ds, path)
     notes.append(
         f"{path.name} has no ImagePositionPatient/ImageOrientationPatient (a projection image "
         f"such as a radiograph): the origin is set to (0, 0, 0) and the direction comes from "
         f"{source}; the axes (z, y, x) follow the image, not the patient's axial frame."
     )
     return row, col
+
+
+def _axes_from_iop(iop: list[float], path: Path) -> tuple[np.ndarray, np.ndarray]:
+    row, col = np.array(iop[:3]), np.array(iop[3:])
+    if (
+        abs(np.linalg.norm(row) - 1) > 1e-3
+        or abs(np.linalg.norm(col) - 1) > 1e-3
+        or abs(row @ col) > 1e-3
+    ):
+        raise DicomError(
+            f"{path}: ImageOrientationPatient {iop} is not two orthogonal unit vectors, "
+            "so the slice geometry is unknown. Fix that element, or copy the file again."
+        )
+    return row / np.linalg.norm(row), col / np.linalg.norm(col)
+
+
+def _axes_from_letters(ds: Dataset, path: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """Axes from *Patient Orientation* (e.g. ``L\\F``), using each value's first, dominant letter.
+
+    An absent or empty value gives axial axes (said in the returned source); a value that
+    is not two letters from L, R, A, P, H, F on two different patient axes raises.
+    """
+    value = ds.get("PatientOrientation")
+    values = list(value) if isinstance(value, (MultiValue, list, tuple)) else [value]
+    letters = [str(v).strip().upper() for v in values if v not in (None, "")]
+    if not letters:
+        return np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), (
+            "nowhere (no PatientOrientation either), so it is taken as axial"
+        )
+    axes = [np.array(_PATIENT_LETTERS[s[0]], dtype=float) for s in letters if s and s[0] in _PATIENT_LETTERS]
+    if len(letters) != 2 or len(axes) != 2 or abs(axes[0] @ axes[1]) > 0:
+        raise DicomError(
+            f"{path} has PatientOrientation {value!r}: expected the directions of the rows and "
+            "of the columns as letters L, R, A, P, H, F along two different patient axes "
+            "(e.g. L\\F for a PA chest radiograph). Fix or delete that element with pydicom."
+        )
+    approximate = " (their dominant letters)" if any(len(s) > 1 for s in letters) else ""
+    return axes[0], axes[1], "PatientOrientation " + "\\".join(letters) + approximate
 
 
 def _pixel_spacing(ds: Dataset, path: Path, notes: list[str]) -> tuple[float, float]:
@@ -130,20 +155,48 @@ def _slice_geometry(paths, headers, *, allow_irregular, notes, where):
     normal = np.cross(row, col)
     direction = np.stack([row, col, normal]) + 0.0  # + 0.0 turns -0.0 into 0.0
     if len(paths) == 1:
-        origin = _floats(headers[0], "ImagePositionPatient", 3, paths[0])
-        if origin is None and "ImageOrientationPatient" in headers[0]:
-            notes.append(f"{paths[0].name} has no ImagePositionPatient: the origin is set to (0, 0, 0).")
-        origin = origin or [0.0, 0.0, 0.0]
-        for keyword in ("SpacingBetweenSlices", "SliceThickness"):
-            value = _floats(headers[0], keyword, 1, paths[0])
-            if value is not None and value[0] > 0:
-                return [0], origin, direction, value[0]
-        notes.append(f"{paths[0].name}: a single slice without SliceThickness: z spacing set to 1.0 mm.")
-        return [0], origin, direction, 1.0
+        origin, z_spacing = _single_slice(headers[0], paths[0], notes)
+        return [0], origin, direction, z_spacing
+    ipp = _positions(paths, headers, where)
+    along = ipp @ normal
+    order = [int(i) for i in np.argsort(along, kind="stable")]
+    ipp, along = ipp[order], along[order]
+    ordered = [paths[i] for i in order]
+    _check_duplicates(along, ordered, where)
+    _check_tilt(ipp, along, normal, where)
+    median = _check_spacing(along, ordered, where, allow_irregular=allow_irregular, notes=notes)
+    return order, list(ipp[0]), direction, round(median, 6)
 
+
+def _single_slice(ds: Dataset, path: Path, notes: list[str]) -> tuple[list[float], float]:
+    """Origin (LPS, mm) and z spacing (mm) of a series of one slice."""
+    origin = _position(ds, path)
+    if origin is None and "ImageOrientationPatient" in ds:
+        notes.append(f"{path.name} has no ImagePositionPatient: the origin is set to (0, 0, 0).")
+    origin = origin or [0.0, 0.0, 0.0]
+    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+        value = _floats(ds, keyword, 1, path)
+        if value is not None and value[0] > 0:
+            return origin, value[0]
+    notes.append(f"{path.name}: a single slice without SliceThickness: z spacing set to 1.0 mm.")
+    return origin, 1.0
+
+
+def _position(ds: Dataset, path: Path) -> list[float] | None:
+    ipp = _floats(ds, "ImagePositionPatient", 3, path)
+    if ipp is not None and max(abs(v) for v in ipp) > POSITION_LIMIT_MM:
+        raise DicomError(
+            f"{path}: ImagePositionPatient {ipp} lies more than {POSITION_LIMIT_MM:g} mm from the "
+            "origin, which is no position in a patient. Fix that element, or copy the file again."
+        )
+    return ipp
+
+
+def _positions(paths: list[Path], headers: list[Dataset], where: str) -> np.ndarray:
+    """``(n, 3)`` slice positions (LPS, mm), after checking orientation and gantry tilt."""
     positions = []
     for path, ds in zip(paths, headers):
-        ipp = _floats(ds, "ImagePositionPatient", 3, path)
+        ipp = _position(ds, path)
         if ipp is None or "ImageOrientationPatient" not in ds:
             raise DicomError(
                 f"{path} has no ImagePositionPatient/ImageOrientationPatient, so its place in "
@@ -160,14 +213,11 @@ def _slice_geometry(paths, headers, *, allow_irregular, notes, where):
                 "straight grid would shear the anatomy; resample the series first (dcm2niix "
                 "and dicom2nifti correct gantry tilt)."
             )
+    return np.array(positions)
 
-    ipp = np.array(positions)
-    along = ipp @ normal
-    order = [int(i) for i in np.argsort(along, kind="stable")]
-    ipp, along = ipp[order], along[order]
-    ordered = [paths[i] for i in order]
-    steps = np.diff(along)
-    duplicates = np.flatnonzero(steps < 1e-3)
+
+def _check_duplicates(along: np.ndarray, ordered: list[Path], where: str) -> None:
+    duplicates = np.flatnonzero(np.diff(along) < 1e-3)
     if duplicates.size:
         k = duplicates[0]
         raise DicomError(
@@ -176,6 +226,9 @@ def _slice_geometry(paths, headers, *, allow_irregular, notes, where):
             "or two acquisitions of one series (check EchoNumbers, AcquisitionNumber, "
             "TemporalPositionIdentifier); keep one file of each pair."
         )
+
+
+def _check_tilt(ipp: np.ndarray, along: np.ndarray, normal: np.ndarray, where: str) -> None:
     drift = np.linalg.norm((ipp - ipp[0]) - np.outer(along - along[0], normal), axis=1)  # in-plane, mm
     tilt = max(math.degrees(math.atan2(d, a)) for d, a in zip(drift[1:], along[1:] - along[0]))
     if tilt > TILT_TOLERANCE_DEG:
@@ -185,31 +238,38 @@ def _slice_geometry(paths, headers, *, allow_irregular, notes, where):
             "grid would shear the anatomy; resample the series first (dcm2niix and dicom2nifti "
             "correct gantry tilt)."
         )
+
+
+def _check_spacing(along, ordered, where, *, allow_irregular, notes) -> float:
+    """The median step (mm) between slices; raise (or note) where a step deviates from it."""
+    steps = np.diff(along)
     median = float(np.median(steps))
     bad = np.flatnonzero(np.abs(steps - median) > SLICE_GAP_TOLERANCE * median)
-    if bad.size:
-        problems = []
-        for k in bad[:3]:
-            ratio = steps[k] / median
-            text = (
-                f"slice positions jump from {along[k]:g} to {along[k + 1]:g} mm "
-                f"({ordered[k].name} to {ordered[k + 1].name})"
-            )
-            if round(ratio) >= 2 and abs(ratio - round(ratio)) < 0.05:
-                missing = round(ratio) - 1
-                text += f"; {missing} slice{'s seem' if missing > 1 else ' seems'} missing"
-            else:
-                text += f"; the step is {steps[k]:g} mm where the median step is {median:g} mm"
-            problems.append(text)
-        more = f" (and {bad.size - 3} more)" if bad.size > 3 else ""
-        message = f"{where}: irregular slice spacing: " + "; ".join(problems) + more
-        if not allow_irregular:
-            raise DicomError(
-                message + ". Find the missing files, or pass allow_irregular=True to stack the "
-                "slices anyway with the median spacing (distances along z become approximate)."
-            )
-        notes.append(
-            message + f"; the volume uses the median spacing {median:g} mm, so distances along z are "
-            "approximate."
+    if not bad.size:
+        return median
+    problems = [_describe_step(along, ordered, k, median) for k in bad[:3]]
+    more = f" (and {bad.size - 3} more)" if bad.size > 3 else ""
+    message = f"{where}: irregular slice spacing: " + "; ".join(problems) + more
+    if not allow_irregular:
+        raise DicomError(
+            message + ". Find the missing files, or pass allow_irregular=True to stack the "
+            "slices anyway with the median spacing (distances along z become approximate)."
         )
-    return order, list(ipp[0]), direction, round(median, 6)
+    notes.append(
+        message + f"; the volume uses the median spacing {median:g} mm, so distances along z are "
+        "approximate."
+    )
+    return median
+
+
+def _describe_step(along: np.ndarray, ordered: list[Path], k: int, median: float) -> str:
+    step = along[k + 1] - along[k]
+    ratio = step / median
+    text = (
+        f"slice positions jump from {along[k]:g} to {along[k + 1]:g} mm "
+        f"({ordered[k].name} to {ordered[k + 1].name})"
+    )
+    if round(ratio) >= 2 and abs(ratio - round(ratio)) < 0.05:
+        missing = round(ratio) - 1
+        return text + f"; {missing} slice{'s seem' if missing > 1 else ' seems'} missing"
+    return text + f"; the step is {step:g} mm where the median step is {median:g} mm"

@@ -11,6 +11,7 @@ one folder, mixed sizes, duplicate or missing slices, gantry tilt) raises a
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -18,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pydicom
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import MediaStorageDirectoryStorage
 
 from medlab.dicom.errors import DicomError, DicomWarning, _reason
-from medlab.dicom.files import _check_pixel_length, _floats, _int, _not_dicom, _read
+from medlab.dicom.files import _check_image_header, _floats, _kind, _not_dicom, _pixels, _read
 from medlab.dicom.geometry import _check_same, _pixel_spacing, _slice_geometry, orientation_label
 
 
@@ -84,63 +84,28 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _pixels(ds: Dataset, path: Path) -> np.ndarray:
-    """The slice's pixels as float32 ``(rows, columns)`` with the modality rescale applied."""
-    if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-        raise DicomError(
-            f"{path} has no pixel data (no PixelData element): it is a DICOM object without an "
-            "image, such as a structured report or a presentation state. Read the image files."
-        )
-    if _int(ds, "NumberOfFrames", 1, path) > 1:
-        raise DicomError(
-            f"{path} is a multi-frame image ({ds.NumberOfFrames} frames in one file); read_series "
-            "reads one slice per file. Use pydicom.dcmread(path).pixel_array for it."
-        )
-    colour = str(ds.get("PhotometricInterpretation", "")).startswith("PALETTE")
-    if _int(ds, "SamplesPerPixel", 1, path) != 1 or colour:
-        raise DicomError(
-            f"{path} is a colour image ({ds.get('PhotometricInterpretation')}); read_series "
-            "reads greyscale images. Use pydicom.dcmread(path).pixel_array for it."
-        )
-    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    if syntax is not None and syntax.is_compressed:
-        try:
-            decoder = pydicom.pixels.get_decoder(syntax)
-        except NotImplementedError:
-            raise DicomError(
-                f"{path} uses transfer syntax {syntax.name}, which pydicom cannot decode."
-            ) from None
-        if not decoder.is_available:
-            raise DicomError(
-                f"{path} is compressed as {syntax.name} and no installed decoder can read it. "
-                f"Install one of the plugins pydicom lists ({'; '.join(decoder.missing_dependencies)}) "
-                "or decompress the file first (e.g. `gdcmconv --raw in.dcm out.dcm`)."
-            )
-    _check_pixel_length(ds, path)
+def _scan_folder(folder: Path, notes: list[str], warned: dict[str, list[Path]]) -> list[tuple[Path, Dataset]]:
+    """(path, header) of every DICOM image file at the top level of ``folder``."""
     try:
-        array = ds.pixel_array
-    except Exception as exc:
-        raise DicomError(f"{path}: pydicom cannot decode the pixel data ({_reason(exc)}).") from exc
-    if array.ndim != 2:
-        raise DicomError(f"{path}: expected one 2-D image, got pixel data of shape {array.shape}.")
-    return pydicom.pixels.apply_rescale(array, ds).astype(np.float32)
-
-
-def _scan_folder(folder: Path, notes: list[str]) -> list[tuple[Path, Dataset]]:
-    entries = sorted(folder.iterdir())
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        raise DicomError(f"{folder} cannot be listed ({_reason(exc)}): check its permissions.") from exc
     if not entries:
         raise DicomError(f"{folder} is empty: put the DICOM files of one series in it.")
-    found, skipped = [], []
-    for path in (p for p in entries if p.is_file()):
-        header = _read(path, header_only=True)
-        if header is None:
+    found, skipped, subfolders = [], [], []
+    for path in entries:
+        kind = _kind(path)
+        if kind == "a folder":
+            subfolders.append(path.name)
+        elif kind is not None:
+            skipped.append(f"{path.name} ({kind}, not opened)")
+        elif (header := _header(path, warned)) is None:
             skipped.append(path.name)
         elif header.file_meta.get("MediaStorageSOPClassUID") == MediaStorageDirectoryStorage:
             skipped.append(f"{path.name} (a DICOMDIR index)")
         else:
             found.append((path, header))
     if not found:
-        subfolders = [p.name for p in entries if p.is_dir()]
         message = f"{folder} holds no DICOM files"
         if skipped:
             message += f" (not DICOM: {', '.join(skipped[:5])}{', ...' if len(skipped) > 5 else ''})"
@@ -179,6 +144,19 @@ _METADATA = (
     "RescaleSlope RescaleIntercept RescaleType WindowCenter WindowWidth PhotometricInterpretation "
     "BodyPartExamined StudyDate SOPClassUID Rows Columns SliceThickness ViewPosition"
 ).split()
+_PARSED = (
+    "TransferSyntaxUID MediaStorageSOPClassUID BitsAllocated BitsStored HighBit "
+    "PixelRepresentation SamplesPerPixel PlanarConfiguration NumberOfFrames ModalityLUTSequence "
+    "PixelSpacing ImagerPixelSpacing ImagePositionPatient ImageOrientationPatient "
+    "PatientOrientation SpacingBetweenSlices GantryDetectorTilt"
+).split() + _METADATA
+"""Every element the reader uses, parsed while the file is read (see files._read)."""
+
+_DEFER_SIZE = 4096
+"""Headers are read leaving values longer than this (bytes), the pixel data above all, unread."""
+
+MAX_VOLUME_BYTES = 16 * 2**30
+"""Largest volume (bytes of float32) :func:`read_series` allocates: 16 GiB."""
 
 
 def read_series(
@@ -192,7 +170,8 @@ def read_series(
         One DICOM file (volume ``(1, y, x)``; z spacing from *Spacing Between Slices* or
         *Slice Thickness*, else 1.0 mm with a warning), or a folder. In a folder only the
         top-level files are read; files that are not DICOM (``README.txt``, ``.DS_Store``)
-        are skipped and listed in ``Series.warnings``.
+        and anything that is not a regular file (a pipe, a device) are skipped and listed
+        in ``Series.warnings``.
     series_uid
         The *Series Instance UID* to read when the folder holds several series.
     allow_irregular
@@ -204,39 +183,72 @@ def read_series(
     series, mixed sizes or orientations, duplicate positions, gaps and gantry tilt raise a
     :class:`DicomError`. Sagittal, coronal and oblique series are read with a warning:
     their axes follow the acquisition, and ``Series.direction`` says where they point.
+
+    Damaged files raise a :class:`DicomError` naming the file: a header whose image size
+    does not match the pixel data (checked against the file's length before any memory is
+    allocated), a rescale that is incomplete (an intercept without a slope, which DICOM
+    forbids) or not finite, an orientation that is not two orthogonal axes, values pydicom
+    cannot parse or decode. Warnings pydicom issues while reading are re-issued as
+    :class:`DicomWarning` and listed in ``Series.warnings``.
     """
     path = Path(path)
     notes: list[str] = []
+    warned: dict[str, list[Path]] = {}
+    chosen, where = _select(path, series_uid, notes, warned)
+    paths, headers = [p for p, _ in chosen], [h for _, h in chosen]
+    shape = _check_headers(paths, headers, where)
+    order, origin, direction, z_spacing = _slice_geometry(
+        paths, headers, allow_irregular=allow_irregular, notes=notes, where=where
+    )
+    paths, headers = [paths[i] for i in order], [headers[i] for i in order]
+    y_spacing, x_spacing = _pixel_spacing(headers[0], paths[0], notes)
+    volume = _stack(paths, shape, where, warned)
+    metadata = _metadata(headers[0], direction, len(paths))
+    if metadata["orientation"] != "axial" and "ImageOrientationPatient" in headers[0]:
+        notes.append(
+            f"{where} is {metadata['orientation']}: the axes (z, y, x) follow the acquisition "
+            "(slice normal, column, row), not the patient's axial frame; Series.direction gives "
+            "their directions."
+        )
+    notes += _pydicom_notes(warned)
+    for note in notes:
+        warnings.warn(note, DicomWarning, stacklevel=2)
+    return Series(
+        volume=volume,
+        spacing=(float(z_spacing), float(y_spacing), float(x_spacing)),
+        origin=tuple(float(v) for v in origin),
+        direction=direction,
+        metadata=metadata,
+        paths=paths,
+        warnings=notes,
+    )
+
+
+def _select(path, series_uid, notes, warned) -> tuple[list[tuple[Path, Dataset]], str]:
+    """The (path, header) pairs of the series to read, and how to name it in messages."""
     if not path.exists():
         raise DicomError(f"{path} does not exist: check the path (relative to {Path.cwd()}).")
     if path.is_dir():
-        chosen = _choose_series(path, _scan_folder(path, notes), series_uid)
-        where = f"series in {path}"
-    else:
-        header = _read(path, header_only=True)
-        if header is None:
-            raise _not_dicom(path)
-        if series_uid is not None and str(header.get("SeriesInstanceUID", "")) != series_uid:
-            raise DicomError(
-                f"{path} belongs to series {header.get('SeriesInstanceUID')}, not {series_uid}."
-            )
-        chosen, where = [(path, header)], str(path)
-    paths = [p for p, _ in chosen]
-    headers = [h for _, h in chosen]
-    for file, header in chosen:
-        if "Rows" not in header or "Columns" not in header:
-            raise DicomError(
-                f"{file} describes no image (Rows/Columns missing): it is truncated, or it is a "
-                "DICOM object without pixels such as a structured report. Read the image files."
-            )
-        _int(header, "Rows", 0, file), _int(header, "Columns", 0, file)
-    _check_same(
-        paths,
-        [(h.get("Rows"), h.get("Columns")) for h in headers],
-        "image size (Rows, Columns)",
-        where,
-        lambda a, b: a == b,
-    )
+        return _choose_series(path, _scan_folder(path, notes, warned), series_uid), f"series in {path}"
+    header = _header(path, warned)
+    if header is None:
+        raise _not_dicom(path)
+    if series_uid is not None and str(header.get("SeriesInstanceUID", "")) != series_uid:
+        raise DicomError(
+            f"{path} belongs to series {header.get('SeriesInstanceUID')}, not {series_uid}."
+        )
+    return [(path, header)], str(path)
+
+
+def _header(path: Path, warned: dict[str, list[Path]]) -> Dataset | None:
+    """The header of ``path`` with its pixel data left unread; ``None`` if it is not DICOM."""
+    return _read(path, header_only=False, defer_size=_DEFER_SIZE, parse=_PARSED, warned=warned)
+
+
+def _check_headers(paths: list[Path], headers: list[Dataset], where: str) -> tuple[int, int, int]:
+    """Check every header describes a readable image of one size; return the volume shape."""
+    sizes = [_check_image_header(h, p) for p, h in zip(paths, headers)]
+    _check_same(paths, sizes, "image size (Rows, Columns)", where, lambda a, b: a == b)
     _check_same(
         paths,
         [_floats(h, "PixelSpacing", 2, p) for p, h in zip(paths, headers)],
@@ -244,20 +256,36 @@ def read_series(
         where,
         lambda a, b: a == b or (a and b and np.allclose(a, b, rtol=1e-4)),
     )
-    order, origin, direction, z_spacing = _slice_geometry(
-        paths, headers, allow_irregular=allow_irregular, notes=notes, where=where
-    )
-    paths, headers = [paths[i] for i in order], [headers[i] for i in order]
-    y_spacing, x_spacing = _pixel_spacing(headers[0], paths[0], notes)
+    shape = (len(paths), *sizes[0])
+    needed = math.prod(shape) * np.dtype(np.float32).itemsize
+    if needed > MAX_VOLUME_BYTES:
+        raise DicomError(
+            f"{where}: {shape[0]} slices of {shape[1]} x {shape[2]} pixels need {needed / 2**30:.1f} "
+            f"GiB as float32, more than read_series allocates ({MAX_VOLUME_BYTES / 2**30:g} GiB). "
+            "Read fewer files at a time, or raise medlab.dicom.read.MAX_VOLUME_BYTES if the "
+            "machine has the memory."
+        )
+    return shape
 
-    volume = np.empty((len(paths), int(headers[0].Rows), int(headers[0].Columns)), dtype=np.float32)
+
+def _stack(paths: list[Path], shape: tuple[int, int, int], where: str, warned) -> np.ndarray:
+    """The slices of ``paths`` as one float32 volume of ``shape`` ``(z, y, x)``."""
+    try:
+        volume = np.empty(shape, dtype=np.float32)
+    except MemoryError:
+        raise DicomError(
+            f"{where}: not enough memory for a float32 volume of shape {shape} "
+            f"({math.prod(shape) * 4 / 2**30:.1f} GiB). Read fewer files at a time."
+        ) from None
     for k, file in enumerate(paths):
-        ds = _read(file, header_only=False)
+        ds = _read(file, header_only=False, parse=_PARSED, warned=warned)
         if ds is None:
             raise _not_dicom(file)
-        volume[k] = _pixels(ds, file)
+        volume[k] = _pixels(ds, file, warned=warned)
+    return volume
 
-    first = headers[0]
+
+def _metadata(first: Dataset, direction: np.ndarray, count: int) -> dict[str, Any]:
     metadata = {kw: _plain(first.get(kw)) for kw in _METADATA if first.get(kw) not in (None, "")}
     for keyword in (
         "PatientID",
@@ -270,21 +298,14 @@ def read_series(
     metadata.setdefault("RescaleSlope", 1.0)
     metadata.setdefault("RescaleIntercept", 0.0)
     metadata["orientation"] = orientation_label(direction[2])
-    metadata["NumberOfSlices"] = len(paths)
-    if metadata["orientation"] != "axial" and "ImageOrientationPatient" in first:
-        notes.append(
-            f"{where} is {metadata['orientation']}: the axes (z, y, x) follow the acquisition "
-            "(slice normal, column, row), not the patient's axial frame; Series.direction gives "
-            "their directions."
-        )
-    for note in notes:
-        warnings.warn(note, DicomWarning, stacklevel=2)
-    return Series(
-        volume=volume,
-        spacing=(float(z_spacing), float(y_spacing), float(x_spacing)),
-        origin=tuple(float(v) for v in origin),
-        direction=direction,
-        metadata=metadata,
-        paths=paths,
-        warnings=notes,
-    )
+    metadata["NumberOfSlices"] = count
+    return metadata
+
+
+def _pydicom_notes(warned: dict[str, list[Path]]) -> list[str]:
+    notes = []
+    for message, files in warned.items():
+        names = sorted({f.name for f in files})
+        shown = names[0] if len(names) == 1 else f"{len(names)} files, e.g. {names[0]}"
+        notes.append(f"pydicom warned while reading {shown}: {message}")
+    return notes
