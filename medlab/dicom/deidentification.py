@@ -133,6 +133,11 @@ def _new_uid(uid: str, salt: str, uids: dict[str, str]) -> str:
 def _check_complete(ds: Dataset, path: Path) -> None:
     """Raise if the file ends inside an element or goes on after the last one."""
     syntax = ds.file_meta.get("TransferSyntaxUID")
+    if syntax is not None and not syntax.is_transfer_syntax:
+        raise DicomError(
+            f"{path} names {str(syntax)!r} as its transfer syntax, which is none that DICOM "
+            "defines: the file meta is damaged. Nothing was written for it."
+        )
     if not len(ds) or "SOPClassUID" not in ds:
         raise DicomError(
             f"{path} holds no SOPClassUID: it is truncated or not a DICOM instance. "
@@ -140,7 +145,7 @@ def _check_complete(ds: Dataset, path: Path) -> None:
         )
     if syntax is not None and syntax.is_deflated:
         return  # offsets refer to the inflated stream
-    last = ds.get_item(max(ds.keys()))
+    last = ds.get_item(max(ds.keys()), keep_deferred=True)  # as read: not parsed
     if isinstance(last, RawDataElement) and last.length != 0xFFFFFFFF:
         end, size = last.value_tell + last.length, path.stat().st_size
         if end != size:
@@ -257,10 +262,12 @@ def _record_deidentification(ds: Dataset, changes: list[Change]) -> None:
 
 def _deidentify_dataset(
     ds: Dataset, source: Path, salt: str, uids: dict[str, str]
-) -> list[Change]:
-    """Clean ``ds`` in place (body and file meta) and return the changes."""
+) -> tuple[list[Change], bool]:
+    """Clean ``ds`` in place (body and file meta); the changes, and whether the pixels are
+    marked as showing text (*Burned In Annotation* YES)."""
     changes: list[Change] = []
     try:
+        burned_in = str(ds.get("BurnedInAnnotation", "")).upper() == "YES"
         _clean(ds, changes, salt, uids, _pseudonym(salt, str(ds.get("PatientID", ""))))
         for keyword in _META_REMOVED:
             if keyword in ds.file_meta:
@@ -277,7 +284,7 @@ def _deidentify_dataset(
         raise DicomError(
             f"{source} holds a malformed value ({_reason(exc)}). Nothing was written for it."
         ) from exc
-    return changes
+    return changes, burned_in
 
 
 def _write(ds: Dataset, source: Path, target: Path) -> None:
@@ -303,10 +310,17 @@ def _deidentify_file(
     ds = _read(source, header_only=False)
     if ds is None:
         raise _not_dicom(source)
-    _check_complete(ds, source)  # first: reading a value turns its raw element into a parsed one
-    _check_pixel_length(ds, source, note=" Nothing was written for it.")
-    changes = _deidentify_dataset(ds, source, salt, uids)
-    if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
+    try:
+        _check_complete(ds, source)  # first: reading a value turns its raw element into a parsed one
+        _check_pixel_length(ds, source, note=" Nothing was written for it.")
+    except DicomError:
+        raise
+    except Exception as exc:  # values pydicom cannot parse
+        raise DicomError(
+            f"{source} holds a malformed value ({_reason(exc)}). Nothing was written for it."
+        ) from exc
+    changes, burned_in = _deidentify_dataset(ds, source, salt, uids)
+    if burned_in:
         report.warnings.append(
             f"{source.name}: BurnedInAnnotation is YES: the pixels show text that may identify "
             "the patient."
