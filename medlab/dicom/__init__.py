@@ -19,6 +19,7 @@ Each job lives in a module of its own:
 | :mod:`medlab.dicom.geometry` | slice order and grid checks; :func:`orientation_label` |
 | :mod:`medlab.dicom.write` | :func:`write_ct_series`, :func:`write_radiograph`, :func:`fake_patient` |
 | :mod:`medlab.dicom.deidentification` | :func:`deidentify` and :data:`BASIC_PROFILE` |
+| :mod:`medlab.dicom.basic_profile` | the table of PS3.15 Annex E (Table E.1-1) that :func:`deidentify` applies |
 | :mod:`medlab.dicom.files` | open one file and parse its attribute values |
 | :mod:`medlab.dicom.errors` | :class:`DicomError` and :class:`DicomWarning` |
 """
