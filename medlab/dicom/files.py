@@ -30,7 +30,9 @@ from medlab.dicom.errors import DicomError, _reason
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _GREYSCALE = ("MONOCHROME1", "MONOCHROME2")
-_COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR", "HSV", "ARGB", "CMYK")
+_COLOUR = (
+    "RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR", "HSV", "ARGB", "CMYK"
+)
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -38,8 +40,8 @@ def _kind(path: Path) -> str | None:
     """``None`` for a regular file (or a link to one), else what ``path`` is, in words."""
     try:
         mode = os.stat(path).st_mode
-    except OSError as exc:
-        return f"unreadable ({_reason(exc)})"
+    except OSError:
+        return "unreadable"
     if stat.S_ISREG(mode):
         return None
     if stat.S_ISDIR(mode):
@@ -72,8 +74,8 @@ def _pydicom_warnings(path: Path, warned: dict[str, list[Path]] | None) -> Itera
         yield
     for record in caught:
         if issubclass(record.category, UserWarning):
-            message = str(record.message).strip().splitlines()[0][:300] if str(record.message).strip() else ""
-            warned.setdefault(message or record.category.__name__, []).append(path)
+            lines = str(record.message).strip().splitlines()
+            warned.setdefault(lines[0][:300] if lines else record.category.__name__, []).append(path)
         else:
             warnings.warn_explicit(record.message, record.category, record.filename, record.lineno)
 
@@ -95,15 +97,21 @@ def _read(
     Only regular files are opened, never waiting on a pipe or a device.
     """
     kind = _kind(path)
-    if kind is not None:
+    if kind not in (None, "unreadable"):  # open() below says why an unreadable one fails
         raise DicomError(
             f"{path} is {kind}, not a regular file, so it was not read (a pipe or device could "
             "block forever). Give a DICOM file or the folder of a series."
         )
-    with _pydicom_warnings(path, warned):
+    try:
+        fp = open(path, "rb", opener=_open_without_blocking)
+    except OSError as exc:
+        raise DicomError(
+            f"{path} cannot be opened ({_reason(exc)}): check that it exists and that you may "
+            "read it."
+        ) from exc
+    with fp, _pydicom_warnings(path, warned):
         try:
-            with open(path, "rb", opener=_open_without_blocking) as fp:
-                ds = pydicom.dcmread(fp, stop_before_pixels=header_only, defer_size=defer_size)
+            ds = pydicom.dcmread(fp, stop_before_pixels=header_only, defer_size=defer_size)
         except InvalidDicomError:
             return None
         except Exception as exc:  # pydicom raises many types on damaged files
@@ -156,20 +164,20 @@ def _floats(ds: Dataset, keyword: str, count: int, path: Path) -> list[float] | 
 def _int(
     ds: Dataset, keyword: str, default: int, path: Path, *, minimum: int = 0, maximum: int = 2**32 - 1
 ) -> int:
-    """A whole number in ``[minimum, maximum]`` from ``keyword``; ``default`` if absent or empty."""
+    """A whole number in ``[minimum, maximum]`` from ``keyword``; ``default`` if absent or empty.
+
+    The value must be stored as a number (VR US, IS, ...), as pydicom needs it to decode.
+    """
     value = ds.get(keyword)
     if value is None or value == "":
         return default
-    try:
-        number = int(value) if isinstance(value, (int, str)) else None
-    except ValueError:
-        number = None
-    if isinstance(value, bool) or number is None or not minimum <= number <= maximum:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
         raise DicomError(
-            f"{path} has a malformed {keyword} {value!r}: expected a whole number from {minimum} "
-            f"to {maximum}. Fix that element, or copy the file again from its source."
+            f"{path} has a malformed {keyword} {value!r} (VR {ds[keyword].VR}): expected a whole "
+            f"number from {minimum} to {maximum}. Fix that element, or copy the file again from "
+            "its source."
         )
-    return number
+    return int(value)
 
 
 def _transfer_syntax(ds: Dataset, path: Path) -> UID | None:
@@ -177,7 +185,7 @@ def _transfer_syntax(ds: Dataset, path: Path) -> UID | None:
     value = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if value is None:
         return None
-    syntax = UID(str(value).strip())
+    syntax = UID(str(value).strip(), validation_mode=pydicom.config.IGNORE)  # checked just below
     if not syntax.is_transfer_syntax:
         raise DicomError(
             f"{path} has TransferSyntaxUID {str(value)!r}, which is not a transfer syntax pydicom "
@@ -193,7 +201,7 @@ def _pixel_keyword(ds: Dataset) -> str | None:
 
 def _pixel_bytes(ds: Dataset, keyword: str, path: Path) -> int:
     """Length in bytes of the pixel data in the file, also where its value was left unread."""
-    elem = ds.get_item(keyword)
+    elem = ds.get_item(keyword, keep_deferred=True)
     if isinstance(elem, RawDataElement) and elem.value is None:  # deferred: not read yet
         return max(0, min(elem.length, os.stat(path).st_size - elem.value_tell))
     return len(elem.value or b"")
@@ -271,6 +279,9 @@ def _check_image_header(ds: Dataset, path: Path) -> tuple[int, int]:
             "reads one slice per file. Use pydicom.dcmread(path).pixel_array for it."
         )
     _check_greyscale(ds, path)
+    bits = _int(ds, "BitsAllocated", 0, path, minimum=1, maximum=64)
+    _int(ds, "BitsStored", bits, path, minimum=1, maximum=bits)
+    _int(ds, "PixelRepresentation", 0, path, minimum=0, maximum=1)
     syntax = _transfer_syntax(ds, path)
     if syntax is None:
         raise DicomError(
@@ -290,6 +301,11 @@ def _check_greyscale(ds: Dataset, path: Path) -> None:
     samples = _int(ds, "SamplesPerPixel", 1, path, minimum=1, maximum=4)
     if samples == 1 and photometric in _GREYSCALE:
         return
+    if samples == 1 and not photometric:
+        raise DicomError(
+            f"{path} has no PhotometricInterpretation, so how its pixels are meant is unknown "
+            f"({' or '.join(_GREYSCALE)} for a greyscale image). Copy the file again from its source."
+        )
     if samples != 1 or photometric in _COLOUR:
         raise DicomError(
             f"{path} is a colour image ({ds.get('PhotometricInterpretation')}); read_series "

@@ -103,7 +103,7 @@ def _axes_from_letters(ds: Dataset, path: Path) -> tuple[np.ndarray, np.ndarray,
         return np.array([1.0, 0, 0]), np.array([0, 1.0, 0]), (
             "nowhere (no PatientOrientation either), so it is taken as axial"
         )
-    axes = [np.array(_PATIENT_LETTERS[s[0]], dtype=float) for s in letters if s and s[0] in _PATIENT_LETTERS]
+    axes = [np.array(_PATIENT_LETTERS[s[0]], float) for s in letters if s[:1] in _PATIENT_LETTERS]
     if len(letters) != 2 or len(axes) != 2 or abs(axes[0] @ axes[1]) > 0:
         raise DicomError(
             f"{path} has PatientOrientation {value!r}: expected the directions of the rows and "
@@ -194,17 +194,19 @@ def _position(ds: Dataset, path: Path) -> list[float] | None:
 
 def _positions(paths: list[Path], headers: list[Dataset], where: str) -> np.ndarray:
     """``(n, 3)`` slice positions (LPS, mm), after checking orientation and gantry tilt."""
-    positions = []
+    positions, iops = [], []
     for path, ds in zip(paths, headers):
-        ipp = _position(ds, path)
-        if ipp is None or "ImageOrientationPatient" not in ds:
+        ipp, iop = _position(ds, path), _floats(ds, "ImageOrientationPatient", 6, path)
+        if ipp is None or iop is None:
             raise DicomError(
                 f"{path} has no ImagePositionPatient/ImageOrientationPatient, so its place in "
                 f"the volume of {where} is unknown; read it on its own."
             )
         positions.append(ipp)
-    iops = [_floats(ds, "ImageOrientationPatient", 6, p) for p, ds in zip(paths, headers)]
-    _check_same(paths, iops, "ImageOrientationPatient", where, lambda a, b: np.allclose(a, b, atol=1e-4))
+        iops.append(iop)
+    _check_same(
+        paths, iops, "ImageOrientationPatient", where, lambda a, b: np.allclose(a, b, atol=1e-4)
+    )
     for path, ds in zip(paths, headers):
         tilt = _floats(ds, "GantryDetectorTilt", 1, path)
         if tilt is not None and abs(tilt[0]) > 1e-3:

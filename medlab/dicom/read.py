@@ -84,12 +84,16 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _scan_folder(folder: Path, notes: list[str], warned: dict[str, list[Path]]) -> list[tuple[Path, Dataset]]:
+def _scan_folder(
+    folder: Path, notes: list[str], warned: dict[str, list[Path]]
+) -> list[tuple[Path, Dataset]]:
     """(path, header) of every DICOM image file at the top level of ``folder``."""
     try:
         entries = sorted(folder.iterdir())
     except OSError as exc:
-        raise DicomError(f"{folder} cannot be listed ({_reason(exc)}): check its permissions.") from exc
+        raise DicomError(
+            f"{folder} cannot be listed ({_reason(exc)}): check its permissions."
+        ) from exc
     if not entries:
         raise DicomError(f"{folder} is empty: put the DICOM files of one series in it.")
     found, skipped, subfolders = [], [], []
@@ -229,7 +233,8 @@ def _select(path, series_uid, notes, warned) -> tuple[list[tuple[Path, Dataset]]
     if not path.exists():
         raise DicomError(f"{path} does not exist: check the path (relative to {Path.cwd()}).")
     if path.is_dir():
-        return _choose_series(path, _scan_folder(path, notes, warned), series_uid), f"series in {path}"
+        found = _scan_folder(path, notes, warned)
+        return _choose_series(path, found, series_uid), f"series in {path}"
     header = _header(path, warned)
     if header is None:
         raise _not_dicom(path)
