@@ -508,10 +508,26 @@ def test_headers_are_checked_without_reading_the_pixel_data_twice(tmp_path, monk
     assert deferred == []
 
 
+def test_a_compressed_slice_claiming_a_huge_size_is_refused_before_decoding(tmp_path):
+    path = write(tmp_path / "ct", ramp((1, 32, 32)))[0]
+    ds = pydicom.dcmread(path)
+    ds.compress(pydicom.uid.RLELossless, generate_instance_uid=False)
+    ds.Rows = ds.Columns = 65535  # 16 GiB as float32, from a file of a few kB
+    ds.save_as(path)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DicomError, match=r"1 slice\(s\) of 65535 x 65535 pixels need 16.0 GiB"):
+            dicom.read_series(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20
+
+
 def test_volumes_above_the_limit_are_refused(tmp_path, monkeypatch):
     write(tmp_path / "ct")
     monkeypatch.setattr(dicom.read, "MAX_VOLUME_BYTES", 6 * 32 * 32 * 4 - 1)
-    with pytest.raises(DicomError, match="ct: 6 slices of 32 x 32 pixels need .*MAX_VOLUME_BYTES"):
+    with pytest.raises(DicomError, match=r"ct: 6 slice\(s\) of 32 x 32 pixels need .*MAX_VOLUME_BYTES"):
         dicom.read_series(tmp_path / "ct")
 
 

@@ -1,7 +1,7 @@
 """Fuzz tests of medlab.dicom.read_series: damaged copies of valid files and series.
 
-Each case takes a valid series or file (a synthetic CT series, a synthetic radiograph,
-pydicom's CT_small, MR_small, MR_truncated) and damages it: header values of the wrong VR,
+Each case takes a valid series or file (a synthetic CT series, also RLE-compressed and
+deflated, a synthetic radiograph, pydicom's CT_small, MR_small, MR_truncated) and damages it: header values of the wrong VR,
 sign, size or type for the attributes the reader uses, elements deleted, files dropped or
 copied twice, another transfer syntax, flipped bytes, truncation. The property: read_series
 returns a Series that agrees with pydicom's own decoding of the files it used (finite,
@@ -16,6 +16,7 @@ import signal
 import struct
 import tempfile
 import warnings
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from hypothesis import strategies as st
 from pydicom.data import get_testdata_file
 from pydicom.dataelem import RawDataElement
 from pydicom.tag import Tag
+from pydicom.uid import DeflatedExplicitVRLittleEndian, RLELossless
 
 from medlab import dicom
 from medlab.dicom import DicomError, DicomWarning
@@ -46,7 +48,7 @@ KEYWORDS = (
     "NumberOfFrames PhotometricInterpretation PlanarConfiguration RescaleSlope RescaleIntercept "
     "PixelSpacing ImagerPixelSpacing ImagePositionPatient ImageOrientationPatient "
     "PatientOrientation SliceThickness SpacingBetweenSlices GantryDetectorTilt "
-    "SeriesInstanceUID Modality WindowCenter SOPClassUID PixelData"
+    "SeriesInstanceUID Modality WindowCenter SOPClassUID ModalityLUTSequence PixelData"
 ).split()
 
 NUMERIC_VRS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "FL": "f", "FD": "d"}
@@ -75,7 +77,22 @@ def valid_files() -> dict[str, list[tuple[str, bytes]]]:
         found = {name: sorted((root / name).iterdir()) for name in ("ct", "cxr")}
         for name in ("CT_small.dcm", "MR_small.dcm", "MR_truncated.dcm"):
             found[name] = [Path(get_testdata_file(name))]
-        return {name: [(p.name, p.read_bytes()) for p in paths] for name, paths in found.items()}
+        files = {name: [(p.name, p.read_bytes()) for p in paths] for name, paths in found.items()}
+    for name, syntax in (("ct_rle", RLELossless), ("ct_deflated", DeflatedExplicitVRLittleEndian)):
+        files[name] = [(n, encoded_as(data, syntax)) for n, data in files["ct"]]
+    return files
+
+
+def encoded_as(data: bytes, syntax) -> bytes:
+    """``data`` stored with transfer syntax ``syntax`` (RLE Lossless or Deflated)."""
+    ds = pydicom.dcmread(io.BytesIO(data))
+    if syntax == RLELossless:
+        ds.compress(RLELossless, generate_instance_uid=False)
+    else:
+        ds.file_meta.TransferSyntaxUID = syntax
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
 
 
 # --------------------------------------------------------------------------- damage
@@ -112,7 +129,7 @@ def values(draw):
         return draw(st.sampled_from(TEXT_VRS)), draw(texts)
     raw = draw(st.binary(max_size=9))
     if kind == "raw":
-        return draw(st.sampled_from(("OB", "UN", *NUMERIC_VRS, *TEXT_VRS))), raw
+        return draw(st.sampled_from(("OB", "UN", "SQ", *NUMERIC_VRS, *TEXT_VRS))), raw
     return draw(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=2, max_size=2)), raw
 
 
@@ -152,7 +169,11 @@ def with_raw(data: bytes, changes) -> bytes:
     buffer = pydicom.filebase.DicomBytesIO()
     buffer.is_little_endian, buffer.is_implicit_VR = True, False
     pydicom.filewriter.write_dataset(buffer, ds)
-    return data[: meta_end(data)] + buffer.getvalue()
+    body = buffer.getvalue()
+    if ds.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian:
+        deflate = zlib.compressobj(wbits=-zlib.MAX_WBITS)  # raw deflate, as DICOM stores it
+        body = deflate.compress(body) + deflate.flush()
+    return data[: meta_end(data)] + body
 
 
 def with_transfer_syntax(data: bytes, uid: str) -> bytes:
@@ -223,8 +244,27 @@ def reference(path: Path) -> np.ndarray:
         samples, frames = int(ds.get("SamplesPerPixel") or 1), int(ds.get("NumberOfFrames") or 1)
         pixels = int(ds.Rows) * int(ds.Columns) * samples * frames
         expected = math.ceil(pixels * int(ds.BitsAllocated) / 8)
-        assert len(ds.PixelData) in (expected, expected + expected % 2), "pixel data and header disagree"
+        if not ds.file_meta.TransferSyntaxUID.is_encapsulated:
+            assert len(ds.PixelData) in (expected, expected + expected % 2), "pixels and header disagree"
         return pydicom.pixels.apply_rescale(ds.pixel_array, ds).astype(np.float32)
+
+
+def check_geometry(series):
+    """Finite spacing and origin, orthonormal axes, slices in order along the normal."""
+    assert len(series.spacing) == 3 and all(math.isfinite(s) and s > 0 for s in series.spacing)
+    assert len(series.origin) == 3 and all(math.isfinite(v) for v in series.origin)
+    np.testing.assert_allclose(series.direction @ series.direction.T, np.eye(3), atol=1e-6)
+    assert series.metadata["orientation"] in ("axial", "coronal", "sagittal", "oblique")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        positions = [pydicom.dcmread(p).get("ImagePositionPatient") for p in series.paths]
+    if positions[0]:
+        np.testing.assert_allclose(series.origin, [float(v) for v in positions[0]], rtol=1e-12)
+    if len(positions) > 1:
+        along = np.array([[float(v) for v in p] for p in positions]) @ series.direction[2]
+        steps = np.diff(along)
+        assert (steps > 0).all(), f"slices out of order along the normal: {along}"
+        np.testing.assert_allclose(steps, series.spacing[0], rtol=0.011)
 
 
 def check_outcome(target: Path, files: list[str]):
@@ -241,10 +281,7 @@ def check_outcome(target: Path, files: list[str]):
     assert all(p.parent == (target if target.is_dir() else target.parent) for p in series.paths)
     for k, path in enumerate(series.paths):
         np.testing.assert_array_equal(volume[k], reference(path))
-    assert len(series.spacing) == 3 and all(math.isfinite(s) and s > 0 for s in series.spacing)
-    assert len(series.origin) == 3 and all(math.isfinite(v) for v in series.origin)
-    np.testing.assert_allclose(series.direction @ series.direction.T, np.eye(3), atol=1e-6)
-    assert series.metadata["orientation"] in ("axial", "coronal", "sagittal", "oblique")
+    check_geometry(series)
     assert len(series.warnings) == len(caught)
     return "series"
 
@@ -268,7 +305,7 @@ def run_case(base, edits, structure, syntax, byte_damages, *, as_folder=True):
         return check_outcome(target, [name for name, _ in files])
 
 
-BASES = ("ct", "cxr", "CT_small.dcm", "MR_small.dcm", "MR_truncated.dcm")
+BASES = ("ct", "ct_rle", "ct_deflated", "cxr", "CT_small.dcm", "MR_small.dcm", "MR_truncated.dcm")
 
 
 @FUZZ
@@ -306,5 +343,7 @@ def test_the_damage_reaches_the_files():
     assert pydicom.dcmread(io.BytesIO(data)).get_item("PixelData").value == b"\0" * 5
     data = with_transfer_syntax(valid, "1.2.3.4")
     assert pydicom.dcmread(io.BytesIO(data)).file_meta.TransferSyntaxUID == "1.2.3.4"
-    assert run_case("ct", [], [], None, []) == "series"
-    assert run_case("ct", [(0, True, ("delete", "RescaleSlope"))], [], None, []) == "error"
+    for base in BASES[:4]:
+        assert run_case(base, [], [], None, []) == "series"
+        assert run_case(base, [(0, False, ("header", "WindowCenter", ("DS", b"1 ")))], [], None, []) == "series"
+        assert run_case(base, [(0, True, ("delete", "RescaleSlope"))], [], None, []) == "error"

@@ -159,8 +159,10 @@ _PARSED = (
 _DEFER_SIZE = 4096
 """Headers are read leaving values longer than this (bytes), the pixel data above all, unread."""
 
-MAX_VOLUME_BYTES = 16 * 2**30
-"""Largest volume (bytes of float32) :func:`read_series` allocates: 16 GiB."""
+MAX_VOLUME_BYTES = 8 * 2**30
+"""Largest volume (bytes of float32) :func:`read_series` allocates: 8 GiB, e.g. 2048 slices of
+1024 x 1024. Compressed pixel data cannot be checked against the file's length, so this
+limit is what stops a damaged header from claiming an image too large for memory."""
 
 
 def read_series(
@@ -189,11 +191,16 @@ def read_series(
     their axes follow the acquisition, and ``Series.direction`` says where they point.
 
     Damaged files raise a :class:`DicomError` naming the file: a header whose image size
-    does not match the pixel data (checked against the file's length before any memory is
-    allocated), a rescale that is incomplete (an intercept without a slope, which DICOM
-    forbids) or not finite, an orientation that is not two orthogonal axes, values pydicom
-    cannot parse or decode. Warnings pydicom issues while reading are re-issued as
+    does not match the pixel data (checked, with :data:`MAX_VOLUME_BYTES`, before any
+    memory is allocated for the volume), a rescale that is incomplete (an intercept without
+    a slope, which DICOM forbids) or not finite, an orientation that is not two orthogonal
+    axes, values pydicom cannot parse or decode. Warnings pydicom issues while reading are re-issued as
     :class:`DicomWarning` and listed in ``Series.warnings``.
+
+    >>> from pydicom.data import get_testdata_file
+    >>> series = read_series(get_testdata_file("CT_small.dcm"))
+    >>> series.volume.shape, series.metadata["Modality"], series.spacing[1:]
+    ((1, 128, 128), 'CT', (0.661468, 0.661468))
     """
     path = Path(path)
     notes: list[str] = []
@@ -208,7 +215,7 @@ def read_series(
     y_spacing, x_spacing = _pixel_spacing(headers[0], paths[0], notes)
     volume = _stack(paths, shape, where, warned)
     metadata = _metadata(headers[0], direction, len(paths))
-    if metadata["orientation"] != "axial" and "ImageOrientationPatient" in headers[0]:
+    if metadata["orientation"] != "axial" and headers[0].get("ImageOrientationPatient"):
         notes.append(
             f"{where} is {metadata['orientation']}: the axes (z, y, x) follow the acquisition "
             "(slice normal, column, row), not the patient's axial frame; Series.direction gives "
@@ -265,7 +272,7 @@ def _check_headers(paths: list[Path], headers: list[Dataset], where: str) -> tup
     needed = math.prod(shape) * np.dtype(np.float32).itemsize
     if needed > MAX_VOLUME_BYTES:
         raise DicomError(
-            f"{where}: {shape[0]} slices of {shape[1]} x {shape[2]} pixels need {needed / 2**30:.1f} "
+            f"{where}: {shape[0]} slice(s) of {shape[1]} x {shape[2]} pixels need {needed / 2**30:.1f} "
             f"GiB as float32, more than read_series allocates ({MAX_VOLUME_BYTES / 2**30:g} GiB). "
             "Read fewer files at a time, or raise medlab.dicom.read.MAX_VOLUME_BYTES if the "
             "machine has the memory."
