@@ -35,8 +35,10 @@ from medlab.dicom import DicomError, DicomWarning
 TIMEOUT_S = 10
 """A single read_series call taking longer than this counts as a hang."""
 
+pytestmark = pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="the hang guard needs SIGALRM")
+
 FUZZ = settings(
-    max_examples=120,
+    max_examples=300,
     deadline=None,  # TIMEOUT_S guards against hangs instead
     derandomize=True,
     database=None,
@@ -98,8 +100,9 @@ def encoded_as(data: bytes, syntax) -> bytes:
 # --------------------------------------------------------------------------- damage
 
 
-def text_value(draw_text: str) -> bytes:
-    value = draw_text.encode("latin-1", errors="replace")
+def text_value(text: str) -> bytes:
+    """``text`` as the bytes of a DICOM string value, padded to even length."""
+    value = text.encode("latin-1", errors="replace")
     return value + b" " * (len(value) % 2)
 
 
@@ -319,13 +322,13 @@ def test_damaged_headers_give_a_series_or_a_dicom_error(base, edits, structure, 
     event(run_case(base, edits, structure, None, [], as_folder=as_folder))
 
 
-@settings(FUZZ, max_examples=60)
+@settings(FUZZ, max_examples=150)
 @given(base=st.sampled_from(BASES), syntax=syntax_damage, edits=damages)
 def test_other_transfer_syntaxes_give_a_series_or_a_dicom_error(base, syntax, edits):
     event(run_case(base, edits, [], syntax, []))
 
 
-@settings(FUZZ, max_examples=120)
+@settings(FUZZ, max_examples=300)
 @given(
     base=st.sampled_from(BASES),
     byte_damages=st.lists(st.tuples(st.integers(0, 50), byte_damage), min_size=1, max_size=4),

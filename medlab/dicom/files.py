@@ -4,7 +4,10 @@ Every helper here names the file in the :class:`~medlab.dicom.errors.DicomError`
 so that a learner knows which of a few hundred slices is damaged. pydicom parses most
 values only when they are first read, so :func:`_read` parses the values a caller names
 while the file is still at hand; a damaged value then fails there, naming the file and the
-element, instead of deep inside a later step.
+element, instead of deep inside a later step. Only regular files are opened (a pipe or a
+device could block forever), and a header is checked against the length of the pixel data
+before anything is decoded: Rows x Columns x SamplesPerPixel x NumberOfFrames x
+BitsAllocated / 8 bytes, plus at most the one padding byte DICOM allows.
 """
 
 from __future__ import annotations
@@ -292,7 +295,7 @@ def _check_image_header(ds: Dataset, path: Path) -> tuple[int, int]:
     if syntax.is_encapsulated:
         _check_decoder(syntax, path)
     _check_pixel_length(ds, path, exact=True)
-    _rescale(ds, path)
+    _check_rescale(ds, path)
     return int(ds.Rows), int(ds.Columns)
 
 
@@ -333,19 +336,17 @@ def _check_decoder(syntax: UID, path: Path) -> None:
         )
 
 
-def _rescale(ds: Dataset, path: Path) -> tuple[float, float] | None:
-    """(slope, intercept) of the modality rescale; ``None`` where the file has none.
+def _check_rescale(ds: Dataset, path: Path) -> None:
+    """Check that the modality rescale is absent or one finite, non-zero slope and an intercept.
 
     Both or neither must be present, as DICOM requires (PS3.3 C.11.1): with only the
     intercept, pydicom skips the rescale and CT values come out ~1024 HU off, and no slope
     can be assumed safely (PET and some MR files store slopes far from 1), so such a file
-    is refused. A *Modality LUT Sequence* (applied by pydicom instead) also gives ``None``.
+    is refused. A *Modality LUT Sequence*, applied by pydicom instead, is not checked here.
     """
-    if ds.get("ModalityLUTSequence"):
-        return None
     present = [k for k in ("RescaleSlope", "RescaleIntercept") if k in ds]
-    if not present:
-        return None
+    if ds.get("ModalityLUTSequence") or not present:
+        return
     if len(present) == 1:
         (have,), missing = present, ({"RescaleSlope", "RescaleIntercept"} - set(present)).pop()
         raise DicomError(
@@ -367,7 +368,6 @@ def _rescale(ds: Dataset, path: Path) -> tuple[float, float] | None:
             "slope must be non-zero and both must fit a float32. The header is damaged: copy "
             "the file again from its source."
         )
-    return slope[0], intercept[0]
 
 
 def _pixels(ds: Dataset, path: Path, *, warned: dict[str, list[Path]] | None = None) -> np.ndarray:
