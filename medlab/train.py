@@ -67,8 +67,9 @@ def _unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _check_finite(value: float | torch.Tensor, what: str, hint: str) -> None:
-    if not math.isfinite(float(value)):
-        raise FloatingPointError(f"{what} is {float(value)}: {hint}")
+    number = float(value.detach()) if torch.is_tensor(value) else float(value)
+    if not math.isfinite(number):
+        raise FloatingPointError(f"{what} is {number}: {hint}")
 
 
 def _to_device(inputs: torch.Tensor, targets: torch.Tensor, device: torch.device):
