@@ -25,6 +25,8 @@ def _checked(image: np.ndarray | None, mask: np.ndarray) -> np.ndarray:
         raise ValueError(f"image {np.shape(image)} and mask {mask.shape} must have the same shape")
     if mask.sum() < 2:
         raise ValueError("the mask selects fewer than 2 pixels: no features can be computed")
+    if image is not None and not np.isfinite(np.asarray(image, dtype=float)[mask]).all():
+        raise ValueError("the image has NaN or infinite pixels inside the mask: features would be NaN")
     return mask
 
 

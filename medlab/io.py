@@ -135,8 +135,11 @@ def load_nifti(
         )
     try:
         image = nib.load(path)
+        _check_header(image, path)
         data = np.asarray(image.dataobj, dtype=np.float32)
         zooms = image.header.get_zooms()
+    except NiftiError:
+        raise
     except Exception as exc:  # nibabel, gzip and numpy raise many types on bad files
         reason = (str(exc).strip().splitlines() or [""])[0][:200]
         raise NiftiError(
@@ -159,7 +162,41 @@ def load_nifti(
             + (", and 4-D ones (x, y, z, channel) with channel_first=True." if data.ndim == 4 else ".")
         )
     spacing = (float(zooms[2]), float(zooms[1]), float(zooms[0]))
-    return volume, spacing, np.asarray(image.affine, dtype=float)
+    if not all(np.isfinite(spacing)) or min(spacing) <= 0:
+        raise NiftiError(
+            f"{path} has voxel sizes (pixdim) {spacing} (z, y, x): they must be positive finite mm; "
+            "the header is damaged, so the geometry of this file cannot be trusted"
+        )
+    affine = np.asarray(image.affine, dtype=float)
+    if not np.isfinite(affine).all() or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise NiftiError(
+            f"{path} has an affine that is not finite or maps voxels onto a plane ({affine[:3].tolist()}); "
+            "the header is damaged, so the position of its voxels cannot be trusted"
+        )
+    return volume, spacing, affine
+
+
+MAX_VOXELS = 2**31
+"""The most voxels :func:`load_nifti` reads from one file (8 GiB as float32)."""
+
+_MAX_GZIP_RATIO = 1100
+"""Deflate compresses at most about 1032:1; a header promising more data than that is lying."""
+
+
+def _check_header(image: Any, path: Path) -> None:
+    """Refuse an empty shape, or one whose data cannot be in the file, before reading any voxels."""
+    shape = tuple(int(n) for n in image.header.get_data_shape())
+    if not shape or min(shape) < 1:
+        raise NiftiError(f"{path} has an empty image of shape {shape} (x, y, z, ...): there are no voxels to read.")
+    voxels = int(np.prod(shape, dtype=np.int64))
+    needed = voxels * np.dtype(image.header.get_data_dtype()).itemsize
+    size = path.stat().st_size
+    if voxels > MAX_VOXELS or needed > size * (_MAX_GZIP_RATIO if path.name.endswith(".gz") else 1):
+        raise NiftiError(
+            f"{path}: its header promises an image of shape {shape} ({needed:,} bytes), which a "
+            f"{size:,}-byte file cannot hold (or which exceeds {MAX_VOXELS:,} voxels); the file is "
+            "truncated or its header is damaged."
+        )
 
 
 def series_to_nifti(series: Series, path: str | os.PathLike) -> Path:

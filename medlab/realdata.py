@@ -31,6 +31,15 @@ DECATHLON_SECTIONS = ("training", "validation", "test")
 (``test`` has images only); ``validation`` where a user has added one."""
 
 
+class DataError(ValueError):
+    """A dataset file or folder cannot be used; the message names it and the problem."""
+
+
+def _reason(exc: BaseException) -> str:
+    text = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _hidden(path: Path) -> bool:
     """Hidden files and folders, macOS's ``._*`` copies among them, are never data."""
     return path.name.startswith(".") or path.name == "__MACOSX"
@@ -65,24 +74,49 @@ def load_medmnist(path: str | os.PathLike, split: str) -> tuple[np.ndarray, np.n
             "(or another MedMNIST name) and pass the path it returns"
         )
     keys = (f"{split}_images", f"{split}_labels")
-    with np.load(path, allow_pickle=False) as data:
-        missing = [k for k in keys if k not in data.files]
-        if missing:
-            raise ValueError(
-                f"{path} has no {' or '.join(missing)}: a MedMNIST file holds "
-                f"<split>_images and <split>_labels; this one holds {sorted(data.files)}"
-            )
-        images, labels = data[keys[0]], data[keys[1]]
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in keys if k not in getattr(data, "files", [])]
+            if missing:
+                raise DataError(
+                    f"{path} has no {' or '.join(missing)}: a MedMNIST file holds "
+                    f"<split>_images and <split>_labels; this one holds {sorted(getattr(data, 'files', []))}"
+                )
+            images, labels = data[keys[0]], data[keys[1]]
+    except DataError:
+        raise
+    except Exception as exc:  # numpy, zipfile and zlib raise many types on damaged files
+        raise DataError(
+            f"{path} is not a readable MedMNIST .npz file ({_reason(exc)}): it may be truncated; "
+            "download it again with medlab.registry.fetch"
+        ) from exc
     if images.dtype != np.uint8 or not (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 3)):
-        raise ValueError(
+        raise DataError(
             f"{path}: {keys[0]} is {images.dtype} {images.shape}; expected uint8 (N, H, W) or "
             "(N, H, W, 3) (3D MedMNIST volumes are not read here)"
         )
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
     if labels.ndim not in (1, 2) or len(labels) != len(images):
-        raise ValueError(f"{path}: {len(images)} images but labels of shape {labels.shape}")
-    return images, labels.astype(np.int64)
+        raise DataError(f"{path}: {len(images)} images but labels of shape {labels.shape}")
+    return images, _class_labels(labels, path, keys[1])
+
+
+def _class_labels(labels: np.ndarray, path: Path, key: str) -> np.ndarray:
+    """``labels`` as int64, refusing values that are not whole non-negative numbers."""
+    if labels.dtype == bool or np.issubdtype(labels.dtype, np.integer):
+        bad = labels < 0
+    elif np.issubdtype(labels.dtype, np.floating):
+        bad = ~np.isfinite(labels) | (labels < 0) | (labels != np.round(labels)) | (labels >= 2**31)
+    else:
+        raise DataError(f"{path}: {key} is {labels.dtype}; MedMNIST labels are whole numbers")
+    if bad.any():
+        first = labels[np.nonzero(bad)][0]
+        raise DataError(
+            f"{path}: {key} holds {int(bad.sum())} value(s) that are not class numbers 0, 1, 2, ... "
+            f"(the first is {first.item()!r}); the file is damaged or not a MedMNIST file"
+        )
+    return labels.astype(np.int64)
 
 
 class MedMNISTDataset(Dataset):
@@ -127,7 +161,7 @@ def mednist_items(root: str | os.PathLike) -> tuple[list[tuple[Path, int]], list
         )
     folders = sorted((p for p in root.iterdir() if p.is_dir() and not _hidden(p)), key=lambda p: p.name)
     if not folders:
-        raise ValueError(f"{root} has no class folders: expected {root}/<ClassName>/<image>.jpeg")
+        raise DataError(f"{root} has no class folders: expected {root}/<ClassName>/<image>.jpeg")
     items, classes = [], []
     for label, folder in enumerate(folders):
         files = sorted(
@@ -135,7 +169,7 @@ def mednist_items(root: str | os.PathLike) -> tuple[list[tuple[Path, int]], list
             if p.is_file() and not _hidden(p) and p.suffix.lower() in IMAGE_SUFFIXES
         )
         if not files:
-            raise ValueError(
+            raise DataError(
                 f"class folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)}): "
                 "remove it or finish unpacking the dataset"
             )
@@ -163,8 +197,14 @@ class MedNISTDataset(Dataset):
         from PIL import Image
 
         path, label = self.items[index]
-        with Image.open(path) as img:
-            pixels = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+        try:
+            with Image.open(path) as img:
+                pixels = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+        except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, DecompressionBombError
+            raise DataError(
+                f"{path} is not a readable image ({_reason(exc)}): it may be truncated; fetch the "
+                "dataset again or delete the file"
+            ) from exc
         image = torch.from_numpy(pixels).unsqueeze(0)
         if self.transform is not None:
             image = self.transform(image)
@@ -192,8 +232,18 @@ def _json_entry(path: Path, key: str):
         return load_decathlon_properties(path, key)[key]
     except KeyError:
         return None
-    except ValueError as exc:  # the file is not valid JSON
-        raise ValueError(f"{path} is not a valid dataset.json ({exc}); fetch the task again") from None
+    except Exception as exc:  # not JSON, not UTF-8, or not a JSON object
+        raise DataError(f"{path} is not a valid dataset.json ({_reason(exc)}); fetch the task again") from None
+
+
+def _inside_task(listed: Path, root: Path, dataset_json: Path) -> None:
+    """Refuse a listed path that leads out of the task folder (``../``, an absolute path, a link)."""
+    task = root.resolve()
+    if not listed.resolve().is_relative_to(task):
+        raise DataError(
+            f"{dataset_json} lists {listed}, which lies outside the task folder {task}: a dataset.json "
+            "names files inside its own folder only; this one is damaged or not trustworthy"
+        )
 
 
 def decathlon_properties(root: str | os.PathLike) -> dict:
@@ -224,18 +274,26 @@ def decathlon_items(root: str | os.PathLike, section: str = "training") -> list[
     listed = _json_entry(path, section)
     if listed is None:
         present = [s for s in DECATHLON_SECTIONS if _json_entry(path, s) is not None]
-        raise ValueError(
+        raise DataError(
             f"{path} has no {section!r} list; it has "
             + (", ".join(map(repr, present)) if present else f"none of {', '.join(DECATHLON_SECTIONS)}")
         )
     if not listed:
         return []
-    raw = load_decathlon_datalist(path, is_segmentation=True, data_list_key=section, base_dir=root)
+    if not isinstance(listed, list) or not all(isinstance(e, (dict, str)) for e in listed):
+        raise DataError(f"{path}: {section!r} must be a list of entries such as "
+                        '{"image": "./imagesTr/x.nii.gz", "label": "./labelsTr/x.nii.gz"}')
+    try:
+        raw = load_decathlon_datalist(path, is_segmentation=True, data_list_key=section, base_dir=root)
+    except Exception as exc:  # MONAI raises KeyError, TypeError, ValueError on malformed entries
+        raise DataError(f"{path}: the {section!r} list cannot be read ({_reason(exc)}); fetch the task again") from None
     items = []
     for entry in raw:
-        item = {k: Path(entry[k]) for k in ("image", "label") if k in entry}
+        item = {k: Path(entry[k]) for k in ("image", "label") if isinstance(entry.get(k), (str, os.PathLike))}
         if "image" not in item or (section != "test" and "label" not in item):
-            raise ValueError(f"{path}: an entry of {section!r} lacks an image or label: {entry}")
+            raise DataError(f"{path}: an entry of {section!r} lacks an image or label: {entry}")
+        for listed_path in item.values():
+            _inside_task(listed_path, root, path)
         items.append(item)
     missing = [p for item in items for p in item.values() if not p.is_file()]
     if missing:
@@ -285,7 +343,7 @@ class DecathlonDataset(Dataset):
         if "label" in item:
             label, _, _ = load_nifti(item["label"])
             if label.shape != image.shape[1:]:
-                raise ValueError(
+                raise DataError(
                     f"{item['label']} has shape (z, y, x) {label.shape} but {item['image']} has "
                     f"{image.shape[1:]}: the pair does not match"
                 )

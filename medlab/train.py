@@ -45,17 +45,31 @@ class History:
     @property
     def best(self) -> float:
         """The validation score at the best epoch (metric if any, else loss)."""
+        if self.best_epoch < 0:
+            raise ValueError("no epoch has been scored yet: History.best exists once fit() has run an epoch")
         values = self.val_metric or self.val_loss
         return values[self.best_epoch]
 
 
 def _unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(batch, dict):
-        if "label" not in batch and "mask" not in batch:
+        if "image" not in batch or ("label" not in batch and "mask" not in batch):
             raise KeyError(f"a dictionary batch needs 'image' and 'label' (or 'mask'); it has {sorted(batch)}")
         return batch["image"], batch["label"] if "label" in batch else batch["mask"]
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise ValueError(
+            "a batch must be a pair (inputs, targets) or a dictionary with 'image' and 'label'; got "
+            + (f"a {type(batch).__name__} of {len(batch)} items" if isinstance(batch, (tuple, list))
+               else f"a {type(batch).__name__}")
+        )
     inputs, targets = batch
     return inputs, targets
+
+
+def _check_finite(value: float | torch.Tensor, what: str, hint: str) -> None:
+    number = float(value.detach()) if torch.is_tensor(value) else float(value)
+    if not math.isfinite(number):
+        raise FloatingPointError(f"{what} is {number}: {hint}")
 
 
 def _to_device(inputs: torch.Tensor, targets: torch.Tensor, device: torch.device):
@@ -83,6 +97,8 @@ def train_one_epoch(model: torch.nn.Module, loader: Iterable, loss_fn: Callable,
         with _autocast(device, amp):
             loss = loss_fn(model(inputs), targets)
         objective = loss + regularizer(model) if regularizer is not None else loss
+        _check_finite(objective, "the training loss", "lower the learning rate, or check the inputs and "
+                      "targets for NaN; the weights are those before this step")
         if scaler is not None:
             scaler.scale(objective).backward()
             scaler.step(optimizer)
@@ -90,8 +106,6 @@ def train_one_epoch(model: torch.nn.Module, loader: Iterable, loss_fn: Callable,
         else:
             objective.backward()
             optimizer.step()
-        if not torch.isfinite(loss):
-            raise FloatingPointError("the training loss became NaN or infinite: lower the learning rate")
         total += loss.item() * len(inputs)
         count += len(inputs)
     return total / max(count, 1)
@@ -186,6 +200,12 @@ def fit(
         history.train_loss.append(train_one_epoch(model, train_loader, loss_fn, optimizer, device,
                                                   regularizer=regularizer, amp=use_amp, scaler=scaler))
         val_loss, value = evaluate(model, val_loader, loss_fn, device, metric=metric, score=score, amp=use_amp)
+        _check_finite(val_loss, f"the validation loss after epoch {epoch + 1}",
+                      "the model's outputs overflowed; lower the learning rate")
+        if value is not None:
+            _check_finite(value, f"the validation metric after epoch {epoch + 1}",
+                          "the metric is undefined on this validation set (an AUC needs both classes, "
+                          "for example) or the outputs are not finite; check the validation data")
         history.val_loss.append(val_loss)
         if value is not None:
             history.val_metric.append(value)
@@ -227,9 +247,28 @@ def load_checkpoint(model: torch.nn.Module, path: str | os.PathLike, *, map_loca
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    data = torch.load(path, map_location=map_location, weights_only=True)
-    model.load_state_dict(data.pop("state_dict"))
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises pickle, zip and runtime errors for damaged files
+        raise ValueError(
+            f"{path} is not a readable checkpoint ({type(exc).__name__}: {_first_line(exc)}); delete it "
+            "and train again"
+        ) from exc
+    if not isinstance(data, dict) or "state_dict" not in data:
+        raise ValueError(f"{path} was not written by save_checkpoint (no 'state_dict'); delete it and train again")
+    try:
+        model.load_state_dict(data.pop("state_dict"))
+    except RuntimeError as exc:
+        raise ValueError(
+            f"the weights in {path} do not fit this {type(model).__name__} ({_first_line(exc)}): they were "
+            "saved from another architecture; delete the file and train again"
+        ) from exc
     return data
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return (lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0])[:200] if lines else ""
 
 
 def code_fingerprint(*objects: Any) -> str:

@@ -13,9 +13,27 @@ from typing import Any
 import numpy as np
 import torch
 
+from medlab import arguments
+
 
 def _as_tensor(array: Any) -> torch.Tensor:
     return array if isinstance(array, torch.Tensor) else torch.as_tensor(np.ascontiguousarray(array))
+
+
+MAX_VOXELS = 2**29
+"""The most voxels :func:`resample` makes (2 GiB as float32)."""
+
+
+def _spacings(spacing: Any, target: Any) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Both spacings as positive finite floats, one per spatial axis."""
+    try:
+        pair = tuple(float(v) for v in spacing), tuple(float(v) for v in target)
+    except (TypeError, ValueError):
+        pair = (), ()
+    if not pair[0] or len(pair[0]) != len(pair[1]) or not all(
+            np.isfinite(v) and v > 0 for v in pair[0] + pair[1]):
+        raise ValueError(f"spacing {spacing!r:.60} and target {target!r:.60} must be positive mm, one per spatial axis")
+    return pair
 
 
 def resample(
@@ -39,11 +57,16 @@ def resample(
     from monai.data import MetaTensor
     from monai.transforms import Spacing
 
+    spacing, target_spacing = _spacings(spacing, target_spacing)
     spatial = len(spacing)
     if np.ndim(image) != spatial + 1:
         raise ValueError(f"image must be channel-first with {spatial} spatial axes, got shape {np.shape(image)}")
-    if len(target_spacing) != spatial or min(spacing) <= 0 or min(target_spacing) <= 0:
-        raise ValueError(f"spacing {tuple(spacing)} and target {tuple(target_spacing)} must be positive, one per axis")
+    voxels = np.prod([n * s / t for n, s, t in zip(np.shape(image)[1:], spacing, target_spacing)]) * np.shape(image)[0]
+    if voxels > MAX_VOXELS:
+        raise ValueError(
+            f"resampling {np.shape(image)} from {spacing} to {target_spacing} mm would make about "
+            f"{voxels:,.0f} voxels (at most {MAX_VOXELS:,}): choose a coarser target spacing"
+        )
     dtype = np.asarray(image).dtype if not isinstance(image, torch.Tensor) else None
     affine = torch.eye(spatial + 1, dtype=torch.float64)
     affine[range(spatial), range(spatial)] = torch.as_tensor(spacing, dtype=torch.float64)
@@ -66,8 +89,8 @@ def tile(image: Any, *, size: int = 512, overlap: float = 0.25) -> tuple[torch.T
     """
     from monai.transforms import GridPatch
 
-    if not 0.0 <= overlap < 1.0:
-        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+    size = arguments.integer(size, "size", minimum=1)
+    overlap = arguments.number(overlap, "overlap", low=0.0, high=1.0, high_open=True)
     array = _as_tensor(image)
     if array.ndim != 3:
         raise ValueError(f"image must be (C, H, W), got shape {tuple(array.shape)}")

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from medlab import arguments
+
 WINDOWS: dict[str, tuple[float, float]] = {
     "lung": (-600.0, 1500.0),
     "mediastinum": (40.0, 400.0),
@@ -37,8 +39,8 @@ def window(hu: Any, center: float, width: float) -> np.ndarray:
 
     Works on any array shape (and on torch tensors, returning NumPy); returns float32.
     """
-    if width <= 0:
-        raise ValueError(f"window width must be positive, got {width}")
+    center = arguments.number(center, "window center (HU)")
+    width = arguments.number(width, "window width (HU)", low=0.0, low_open=True)
     if hasattr(hu, "detach"):
         hu = hu.detach().cpu().numpy()
     low = center - width / 2.0

@@ -77,3 +77,14 @@ def test_region_features_flatten_names_and_check_input():
         first_order(image, np.zeros((96, 96), bool))
     with pytest.raises(ValueError, match="same shape"):
         first_order(image, np.ones((10, 10), bool))
+
+
+def test_nan_pixels_inside_the_mask_are_refused():
+    image = np.ones((8, 8))
+    image[3, 3] = np.nan
+    mask = np.zeros((8, 8), bool)
+    mask[2:6, 2:6] = True
+    with pytest.raises(ValueError, match="NaN or infinite pixels inside the mask"):
+        first_order(image, mask)
+    mask[3, 3] = False  # outside the mask a NaN does not matter
+    assert np.isfinite(first_order(image, mask)["mean"])

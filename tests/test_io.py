@@ -1,3 +1,4 @@
+import gzip
 import warnings
 
 import nibabel as nib
@@ -179,7 +180,7 @@ def test_bad_files_give_clear_errors(tmp_path):
         io.load_nifti(tmp_path / "junk.nii.gz")
     good = io.save_nifti(ramp(), SPACING, tmp_path / "good.nii")
     (tmp_path / "cut.nii").write_bytes(good.read_bytes()[:500])
-    with pytest.raises(NiftiError, match="cut.nii is not a readable NIfTI file.*truncated"):
+    with pytest.raises(NiftiError, match="cut.nii: its header promises .* truncated"):
         io.load_nifti(tmp_path / "cut.nii")
     assert issubclass(NiftiError, ValueError)
 
@@ -200,3 +201,58 @@ def test_save_nifti_checks_its_arguments(tmp_path, kwargs, match):
     direction = arguments.pop("direction", None)
     with pytest.raises(NiftiError, match=match):
         io.save_nifti(arguments["volume"], arguments["spacing"], arguments["path"], direction=direction)
+
+
+def _damaged(tmp_path, name, change):
+    """A small valid NIfTI file with ``change(image)`` applied to its header before saving."""
+    image = nib.Nifti1Image(np.ones((5, 6, 7), np.float32), np.diag([2.0, 2.0, 3.0, 1.0]))
+    change(image)
+    path = tmp_path / name
+    nib.save(image, path)
+    return path
+
+
+def _nan_pixdim(image):
+    image.header["pixdim"][2] = np.nan
+
+
+def _nan_affine(image):
+    affine = image.affine.copy()
+    affine[0, 3] = np.nan
+    image.set_sform(affine, code=1)
+    image.set_qform(None, code=0)
+
+
+def _flat_affine(image):
+    affine = np.diag([2.0, 2.0, 0.0, 1.0])
+    image.set_sform(affine, code=1)
+    image.set_qform(None, code=0)
+
+
+@pytest.mark.parametrize("change, match", [
+    (_nan_pixdim, r"voxel sizes \(pixdim\) .*nan"),
+    (_nan_affine, "affine that is not finite"),
+    (_flat_affine, "maps voxels onto a plane"),
+])
+def test_damaged_geometry_is_refused(tmp_path, change, match):
+    path = _damaged(tmp_path, "bad.nii.gz", change)
+    with pytest.raises(NiftiError, match=match):
+        io.load_nifti(path)
+
+
+def test_a_header_promising_more_than_the_file_holds_is_refused_before_reading(tmp_path):
+    raw = nib.Nifti1Image(np.zeros((2, 2, 2), np.float32), np.eye(4))
+    raw.header.set_data_shape((32767, 32767, 4000))  # 16 TiB of float32 in a file of 200 bytes
+    path = tmp_path / "huge.nii.gz"
+    path.write_bytes(gzip.compress(raw.header.binaryblock + b"\0" * 104))
+    with pytest.raises(NiftiError, match=r"huge.nii.gz: its header promises an image of shape \(32767, 32767, 4000\)"):
+        io.load_nifti(path)
+
+
+def test_an_empty_image_is_refused(tmp_path):
+    raw = nib.Nifti1Image(np.zeros((2, 2, 2), np.float32), np.eye(4))
+    raw.header.set_data_shape((0, 4, 4))
+    path = tmp_path / "empty.nii.gz"
+    path.write_bytes(gzip.compress(raw.header.binaryblock + b"\0" * 4))
+    with pytest.raises(NiftiError, match=r"empty.nii.gz has an empty image of shape \(0, 4, 4\)"):
+        io.load_nifti(path)

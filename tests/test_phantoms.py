@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from skimage.filters import threshold_otsu
 
 from medlab import phantoms
@@ -110,9 +112,14 @@ def test_patient_seeds_share_anatomy():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"n": 0}, "n must be at least 1"), ({"n": 2, "size": 8}, "size must be at least 32"),
+    ({"n": 0}, "n must be an integer >= 1"), ({"n": 2, "size": 8}, "size must be an integer >= 32"),
     ({"n": 2, "sites": "Z"}, "unknown site 'Z'"), ({"n": 2, "sites": ["A"]}, "1 sites given for 2 images"),
-    ({"n": 2, "pneumonia": [True]}, "one value per image"),
+    ({"n": 2, "pneumonia": [True]}, "one 0/1 flag"), ({"n": 2, "pneumonia": 1.5}, r"pneumonia must be a number in \[0, 1\]"),
+    ({"n": 2, "pneumonia": [0.5, 1]}, "got 0.5 at index 0"), ({"n": 2, "nodules": [1, -1]}, "at index 1"),
+    ({"n": 2, "nodules": [1, 99]}, "integer from 0 to 10"), ({"n": 2, "nodules": float("nan")}, "nodules must be"),
+    ({"n": 2.5}, "n must be an integer"), ({"n": 2, "seed": -1}, "seed must be an integer >= 0"),
+    ({"n": 2, "sites": 3}, "sites must be a site name"), ({"n": 2, "patient_seeds": [1, "x"]}, "patient_seeds must hold numbers"),
+    ({"n": 20_000, "size": 1024}, "make them in batches"),
 ])
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -222,3 +229,88 @@ def test_single_slices_get_lesions_too():
     slices = [ct_volume(seed=s, shape=(1, 64, 64), z_range=(0.4, 0.4), nodules=0, liver_lesions=1) for s in range(6)]
     assert sum(any(l["kind"] == "liver_lesion" for l in v.lesions) for v in slices) >= 5
     assert all(v.mask("lesion").any() == bool(v.lesions) for v in slices)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"prevalence": 1.0}, r"prevalence must be a number in \(0, 1\)"),
+    ({"prevalence": 0.0}, "prevalence"), ({"prevalence": float("nan")}, "prevalence"),
+    ({"nodule_rate": -0.1}, "nodule_rate"), ({"n_patients": 0}, "n_patients must be an integer >= 1"),
+    ({"n_patients": 2.0}, "n_patients must be an integer"), ({"images_per_patient": (1,)}, "images_per_patient"),
+    ({"images_per_patient": (0, 2)}, "images_per_patient"), ({"images_per_patient": (1.5, 2)}, "images_per_patient"),
+    ({"sites": "A"}, "sites must be a non-empty list"), ({"sites": ()}, "sites must be a non-empty list"),
+    ({"site_weights": [1, -1, 1]}, "site_weights"), ({"site_weights": [0, 0, 0]}, "site_weights"),
+    ({"site_weights": [1, float("nan"), 1]}, "site_weights"), ({"site_weights": [1, 1]}, "site_weights"),
+    ({"seed": -2}, "seed"),
+])
+def test_cohort_bad_arguments_are_named(kwargs, message):
+    kwargs = {"n_patients": 3, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        make_cohort(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"shape": (0, 32, 32)}, r"shape must be 3 integers >= 1 \(z, y, x\)"), ({"shape": (4, 32)}, "shape"),
+    ({"shape": (4.0, 32, 32)}, "shape"), ({"shape": (2048, 1024, 1024)}, "at most"),
+    ({"spacing": (-1, 1, 1)}, "spacing must be three positive numbers"), ({"spacing": (1, float("inf"), 1)}, "spacing"),
+    ({"spacing": (1, 1)}, "spacing"), ({"nodules": -1}, "nodules must be an integer >= 0"),
+    ({"liver_lesions": 1.5}, "liver_lesions"), ({"z_range": (0, float("nan"))}, "z_range"),
+    ({"z_range": 0.3}, "z_range"), ({"site": "Q"}, "unknown site"), ({"site": ["A"]}, "unknown site"),
+    ({"patient_seed": -1}, "patient_seed"),
+])
+def test_ct_bad_arguments_are_named(kwargs, message):
+    kwargs = {"shape": (2, 16, 16), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        ct_volume(**kwargs)
+
+
+def test_mr_bad_arguments_are_named():
+    ct = ct_volume(shape=(2, 16, 16))
+    for kwargs, message in (({"noise": -0.1}, "noise"), ({"bias": float("nan")}, "bias"),
+                            ({"contrast": ["T1"]}, "unknown contrast"), ({"seed": 1.5}, "seed")):
+        with pytest.raises(ValueError, match=message):
+            mr_like(ct, **kwargs)
+    with pytest.raises(ValueError, match="ct must be a CTVolume"):
+        mr_like(ct.image)
+
+
+_ANY = st.one_of(st.none(), st.booleans(), st.integers(-3, 40), st.floats(allow_nan=True, allow_infinity=True),
+                 st.text(max_size=3), st.lists(st.integers(-2, 3), max_size=4))
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(n=_ANY, size=st.one_of(_ANY, st.sampled_from([32, 40])), pneumonia=_ANY, nodules=_ANY, seed=_ANY)
+def test_radiograph_arguments_fuzz(n, size, pneumonia, nodules, seed):
+    """Any argument either gives images of the asked-for size or a ValueError that names it."""
+    try:
+        batch = chest_radiographs(n, size=size, pneumonia=pneumonia, nodules=nodules, seed=seed)
+    except ValueError as exc:
+        assert any(word in str(exc) for word in ("n ", "size", "pneumonia", "nodules", "seed", "pixels"))
+        return
+    assert batch.images.shape == (n, 1, size, size) and np.isfinite(batch.images).all()
+    assert set(np.unique(batch.labels)) <= {0, 1}
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(shape=st.one_of(_ANY, st.tuples(st.integers(-1, 3), st.integers(-1, 12), st.integers(1, 12))),
+       spacing=st.one_of(_ANY, st.tuples(*[st.one_of(st.floats(-2, 9), st.just(float("nan")))] * 3)), nodules=_ANY,
+       z_range=st.one_of(_ANY, st.tuples(st.floats(-2, 2), st.floats(allow_nan=True))))
+def test_ct_arguments_fuzz(shape, spacing, nodules, z_range):
+    """Any argument either gives a finite volume of the asked-for shape or a ValueError that names it."""
+    try:
+        ct = ct_volume(shape=shape, spacing=spacing, nodules=nodules, z_range=z_range)
+    except ValueError as exc:
+        assert any(word in str(exc) for word in ("shape", "spacing", "nodules", "z_range"))
+        return
+    assert ct.image.shape == tuple(shape) == ct.labels.shape and np.isfinite(ct.image).all()
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(n=_ANY, prevalence=_ANY, nodule_rate=_ANY, low=_ANY, high=_ANY)
+def test_cohort_arguments_fuzz(n, prevalence, nodule_rate, low, high):
+    """Any argument either gives a cohort of ``n`` patients or a ValueError that names it."""
+    try:
+        records = make_cohort(n, prevalence=prevalence, nodule_rate=nodule_rate, images_per_patient=(low, high))
+    except ValueError as exc:
+        assert any(word in str(exc) for word in ("n_patients", "prevalence", "nodule_rate", "images_per_patient"))
+        return
+    assert len({r.patient_id for r in records}) == n and all(r.label in (0, 1) for r in records)

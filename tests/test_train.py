@@ -155,3 +155,60 @@ def test_code_fingerprint_changes_with_the_code(tmp_path, monkeypatch):
         code_fingerprint(len)
     with pytest.raises(ValueError, match="at least one"):
         code_fingerprint()
+
+
+def test_a_nan_loss_stops_training_before_the_step_that_would_spoil_the_weights():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    y, x = data(n=64)
+    x[10, 0] = float("nan")  # the first batch holds a NaN input
+    train = DataLoader(TensorDataset(x, y), batch_size=32)
+    with pytest.raises(FloatingPointError, match="the training loss is nan.*weights are those before this step"):
+        fit(model, train, loaders()[1], loss_fn=bce, optimizer=torch.optim.SGD(model.parameters(), 0.1),
+            device=DEVICE, epochs=2, progress=False)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_an_undefined_validation_metric_is_an_error_not_a_silent_last_epoch():
+    model = torch.nn.Linear(4, 1)
+    train, val = loaders()
+    with pytest.raises(FloatingPointError, match="validation metric after epoch 1 is nan.*undefined"):
+        fit(model, train, val, loss_fn=bce, optimizer=torch.optim.SGD(model.parameters(), 0.1), device=DEVICE,
+            epochs=3, metric=lambda y, s: float("nan"), progress=False)
+
+
+def test_history_best_before_any_epoch_is_an_error():
+    with pytest.raises(ValueError, match="no epoch has been scored yet"):
+        History().best
+
+
+@pytest.mark.parametrize("batch, message", [
+    ((torch.zeros(2, 4), torch.zeros(2), torch.zeros(2)), "a tuple of 3 items"),
+    (torch.zeros(2, 4), "got a Tensor"),
+])
+def test_batches_of_the_wrong_form_are_named(batch, message):
+    model = torch.nn.Linear(4, 1)
+    with pytest.raises(ValueError, match=message):
+        evaluate(model, [batch], bce, DEVICE)
+
+
+def test_a_checkpoint_of_another_architecture_names_the_file(tmp_path):
+    path = save_checkpoint(torch.nn.Linear(4, 1), tmp_path / "linear.pt")
+    with pytest.raises(ValueError, match=r"linear\.pt do not fit this Linear .*another architecture"):
+        load_checkpoint(torch.nn.Linear(5, 1), path)
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint", b"PK\x03\x04garbage" * 10])
+def test_a_damaged_checkpoint_names_the_file(tmp_path, content):
+    path = tmp_path / "damaged.pt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"damaged\.pt is not a readable checkpoint"):
+        load_checkpoint(torch.nn.Linear(4, 1), path)
+
+
+def test_a_file_saved_without_save_checkpoint_is_named(tmp_path):
+    path = tmp_path / "plain.pt"
+    torch.save(torch.nn.Linear(4, 1).state_dict(), path)
+    with pytest.raises(ValueError, match=r"plain\.pt was not written by save_checkpoint"):
+        load_checkpoint(torch.nn.Linear(4, 1), path)

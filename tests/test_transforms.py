@@ -49,3 +49,33 @@ def test_stitch_blends_overlaps():
     assert merged[0, 5, 40].item() == pytest.approx(0.5)
     with pytest.raises(ValueError, match="tiles but"):
         stitch(tiles, origins[:2], image.shape)
+
+
+@pytest.mark.parametrize("center, width, message", [
+    (40, 0, "window width"), (40, -10, "window width"), (40, float("nan"), "window width"),
+    (float("nan"), 400, "window center"), ("40", 400, "window center"), (40, float("inf"), "window width"),
+])
+def test_window_refuses_settings_that_would_give_nan_or_nothing(center, width, message):
+    from medlab.windowing import window
+
+    with pytest.raises(ValueError, match=message):
+        window(np.zeros(3), center, width)
+
+
+@pytest.mark.parametrize("spacing, target, message", [
+    ((1.0, float("nan")), (1.0, 1.0), "must be positive mm"), ((1.0, 1.0), (1.0,), "one per spatial axis"),
+    ((1.0, 1.0), (0.0, 1.0), "must be positive"), (("a", 1), (1.0, 1.0), "must be positive"),
+    ((1.0, 1.0), (1e-4, 1e-4), "choose a coarser target spacing"),
+])
+def test_resample_refuses_spacings_it_cannot_use(spacing, target, message):
+    with pytest.raises(ValueError, match=message):
+        resample(np.zeros((1, 10, 10)), spacing, target)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"size": 0}, "size must be an integer >= 1"), ({"size": 2.5}, "size"),
+    ({"overlap": 1.0}, "overlap"), ({"overlap": float("nan")}, "overlap"),
+])
+def test_tile_refuses_bad_options(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        tile(np.zeros((1, 8, 8)), **kwargs)

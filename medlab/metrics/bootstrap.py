@@ -3,7 +3,7 @@
 Several images of one patient are not independent: resampling images pretends there is more
 evidence than there is. Pass ``groups`` (a patient id per item) and whole patients are drawn
 with replacement. A resample on which the metric is undefined (for example an AUC on a resample
-holding one class only) is skipped and counted; more than 5 % skipped raises an error, since the
+holding one class only, so that it raises ``ValueError`` or returns NaN) is skipped and counted; more than 5 % skipped raises an error, since the
 interval would then be biased.
 """
 
@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from medlab import arguments
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
@@ -36,12 +38,20 @@ def _resamples(n_items: int, groups: Any | None, n_resamples: int, seed: int):
 def _replicates(statistic: Callable[[np.ndarray], float], n_items: int, groups: Any | None, n_resamples: int,
                 seed: int) -> tuple[np.ndarray, int]:
     """``statistic(indices)`` on each resample; resamples where it is undefined are skipped and counted."""
+    n_resamples = arguments.integer(n_resamples, "n_resamples", minimum=1)
+    seed = arguments.integer(seed, "seed", minimum=0)
+    if n_items == 0:
+        raise ValueError("no cases to resample")
     values, skipped = [], 0
     for idx in _resamples(n_items, groups, n_resamples, seed):
         try:
-            values.append(float(statistic(idx)))
+            value = float(statistic(idx))
         except ValueError:
+            value = float("nan")
+        if np.isnan(value):
             skipped += 1
+        else:
+            values.append(value)
     if skipped > 0.05 * n_resamples:
         raise ValueError(f"the metric was undefined on {skipped} of {n_resamples} resamples (e.g. one class only): "
                          "the data are too few for a bootstrap interval")
@@ -52,6 +62,7 @@ def bootstrap_ci(metric: Metric, y_true: Any, y_score: Any, *, groups: Any | Non
                  confidence: float = 0.95, seed: int = 0) -> dict[str, float]:
     """Percentile bootstrap interval of ``metric(y_true, y_score)``:
     ``{"estimate", "low", "high", "skipped"}``."""
+    confidence = arguments.probability(confidence, "confidence", exclusive=True)
     y, s = np.asarray(y_true), np.asarray(y_score)
     if len(y) != len(s):
         raise ValueError(f"{len(y)} labels but {len(s)} scores")
@@ -66,6 +77,7 @@ def paired_bootstrap(metric: Metric, y_true: Any, score_a: Any, score_b: Any, *,
     """Interval of ``metric(B) − metric(A)`` on the same cases, resampled together (paired), and
     the fraction of resamples in which B does not beat A (``p_not_better``, a one-sided
     bootstrap p-value)."""
+    confidence = arguments.probability(confidence, "confidence", exclusive=True)
     y, a, b = np.asarray(y_true), np.asarray(score_a), np.asarray(score_b)
     if not len(y) == len(a) == len(b):
         raise ValueError("labels and both score arrays must have the same length")

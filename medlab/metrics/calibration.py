@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from medlab import arguments
 from medlab.metrics.classification import check_binary
 
 
@@ -23,9 +24,10 @@ def reliability_curve(y_true: Any, probability: Any, n_bins: int = 10) -> dict[s
     """Equal-width bins over [0, 1]: per bin the mean predicted probability (``confidence``),
     the observed fraction of positives (``frequency``) and the ``count``. Empty bins have
     ``count`` 0 and NaN means."""
+    n_bins = arguments.integer(n_bins, "n_bins", minimum=1)
     y, p = _probabilities(y_true, probability)
-    if n_bins < 1:
-        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+    if len(y) == 0:
+        raise ValueError("no cases: a reliability curve needs at least one prediction")
     index = np.minimum((p * n_bins).astype(int), n_bins - 1)
     count = np.bincount(index, minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -46,6 +48,8 @@ def brier_score(y_true: Any, probability: Any) -> float:
     """Mean squared difference between probability and outcome (0 is perfect; 0.25 is a coin
     that always says 0.5)."""
     y, p = _probabilities(y_true, probability)
+    if len(y) == 0:
+        raise ValueError("no cases: the Brier score needs at least one prediction")
     return float(np.mean((p - y) ** 2))
 
 
@@ -56,6 +60,9 @@ def fit_temperature(logits: Any, y_true: Any) -> float:
     from scipy.optimize import minimize_scalar
 
     y, z = check_binary(y_true, logits)
+    if len(np.unique(y)) < 2:
+        raise ValueError("fit_temperature needs both classes among the labels: with one class the "
+                         "best temperature runs off to 0 or infinity")
 
     def nll(log_t):
         scaled = z / np.exp(log_t)

@@ -16,16 +16,21 @@ from typing import Any
 
 import numpy as np
 
+from medlab import arguments
+
 
 def check_binary(y_true: Any, y_score: Any | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Validated ``(labels as int (N,), scores as float (N,))``."""
     y = np.asarray(y_true).reshape(-1)
-    if not np.isin(y, (0, 1)).all():
+    if y.dtype == object or not np.isin(y, (0, 1)).all():
         raise ValueError(f"labels must be 0 or 1; got values {np.unique(y)[:5].tolist()}")
     y = y.astype(int)
     if y_score is None:
         return y, None
-    s = np.asarray(y_score, dtype=float).reshape(-1)
+    try:
+        s = np.asarray(y_score, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f"scores must be real numbers, one per label; got {type(y_score).__name__}") from None
     if len(s) != len(y):
         raise ValueError(f"{len(y)} labels but {len(s)} scores")
     if not np.isfinite(s).all():
@@ -45,6 +50,8 @@ def confusion(y_true: Any, y_pred: Any) -> dict[str, int]:
 
 def binary_rates(y_true: Any, y_score: Any, threshold: float) -> dict[str, float]:
     """Sensitivity, specificity, PPV, NPV and accuracy when ``score >= threshold`` is called positive."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) or np.isnan(threshold):
+        raise ValueError(f"threshold must be a number (it may be infinite), got {threshold!r}")
     y, s = check_binary(y_true, y_score)
     c = confusion(y, (s >= threshold).astype(int))
     if c["tp"] + c["fn"] == 0:
@@ -60,12 +67,14 @@ def binary_rates(y_true: Any, y_score: Any, threshold: float) -> dict[str, float
 def predictive_values(sensitivity: float, specificity: float, prevalence: Any) -> tuple[np.ndarray, np.ndarray]:
     """PPV and NPV (Bayes' rule) of a test with the given sensitivity and specificity, at each
     ``prevalence`` in [0, 1]."""
-    prev = np.asarray(prevalence, dtype=float)
-    for name, value in (("sensitivity", sensitivity), ("specificity", specificity)):
-        if not 0 <= value <= 1:
-            raise ValueError(f"{name} must lie in [0, 1], got {value}")
-    if ((prev < 0) | (prev > 1)).any():
-        raise ValueError("prevalence must lie in [0, 1]")
+    sensitivity = arguments.probability(sensitivity, "sensitivity")
+    specificity = arguments.probability(specificity, "specificity")
+    try:
+        prev = np.asarray(prevalence, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"prevalence must be numbers in [0, 1], got {prevalence!r:.80}") from None
+    if not (np.isfinite(prev) & (prev >= 0) & (prev <= 1)).all():
+        raise ValueError(f"prevalence must lie in [0, 1], got {prevalence!r:.80}")
     with np.errstate(invalid="ignore", divide="ignore"):
         ppv = sensitivity * prev / (sensitivity * prev + (1 - specificity) * (1 - prev))
         npv = specificity * (1 - prev) / (specificity * (1 - prev) + (1 - sensitivity) * prev)
@@ -84,7 +93,13 @@ def roc_auc(y_true: Any, y_score: Any) -> float:
 
 
 def threshold_for_sensitivity(y_true: Any, y_score: Any, target: float) -> float:
-    """The highest threshold whose sensitivity reaches ``target`` (a screening operating point)."""
+    """The highest threshold whose sensitivity reaches ``target`` in ``(0, 1]`` (a screening
+    operating point): ``score >= threshold`` calls at least that fraction of positives positive.
+
+    >>> threshold_for_sensitivity([0, 1, 1, 1, 1], [0.1, 0.2, 0.6, 0.7, 0.9], 0.75)
+    0.6
+    """
+    target = arguments.number(target, "target sensitivity", low=0.0, high=1.0, low_open=True)
     y, s = check_binary(y_true, y_score)
     positives = np.sort(s[y == 1])[::-1]
     if len(positives) == 0:
@@ -93,10 +108,12 @@ def threshold_for_sensitivity(y_true: Any, y_score: Any, target: float) -> float
 
 
 def threshold_for_specificity(y_true: Any, y_score: Any, target: float) -> float:
-    """The lowest threshold whose specificity reaches ``target`` (a confirmation operating point)."""
+    """The lowest threshold whose specificity reaches ``target`` in ``(0, 1]`` (a confirmation
+    operating point): ``score >= threshold`` calls at least that fraction of negatives negative."""
+    target = arguments.number(target, "target specificity", low=0.0, high=1.0, low_open=True)
     y, s = check_binary(y_true, y_score)
     negatives = np.sort(s[y == 0])
     if len(negatives) == 0:
         raise ValueError("no negative cases: specificity is undefined")
     k = int(np.ceil(target * len(negatives)))  # at least k negatives must fall below the threshold
-    return float(np.nextafter(negatives[k - 1], np.inf)) if k > 0 else float(negatives[0])
+    return float(np.nextafter(negatives[k - 1], np.inf))

@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
+from medlab import arguments
+
 FROC_RATES = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 """False positives per image at which FROC sensitivities are usually reported."""
 
@@ -29,7 +31,17 @@ def _boxes(array: Any, what: str) -> torch.Tensor:
     """Any (D, 4)-like array (NumPy, tensor, list, possibly empty) -> float64 tensor (D, 4)."""
     if torch.is_tensor(array):
         array = array.detach().cpu().numpy()
-    boxes = torch.as_tensor(np.asarray(array, dtype=np.float64).reshape(-1, 4))
+    try:
+        values = np.asarray(array, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: boxes must be numbers, an array (D, 4); got {array!r:.80}") from None
+    if values.size == 0:
+        values = values.reshape(0, 4)
+    if values.ndim == 1 and values.shape == (4,):
+        values = values[None]
+    if values.ndim != 2 or values.shape[1] != 4:
+        raise ValueError(f"{what}: boxes must be an array (D, 4) of (x_min, y_min, x_max, y_max); got shape {values.shape}")
+    boxes = torch.as_tensor(values)
     if len(boxes) and ((boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])).any():
         raise ValueError(f"{what}: boxes must be (x_min, y_min, x_max, y_max) with max >= min")
     if not torch.isfinite(boxes).all():
@@ -37,15 +49,27 @@ def _boxes(array: Any, what: str) -> torch.Tensor:
     return boxes
 
 
+def _scores(scores: Any) -> np.ndarray:
+    """Detection scores as float ``(D,)``; NaN or text refused."""
+    if torch.is_tensor(scores):
+        scores = scores.detach().cpu().numpy()
+    try:
+        values = np.asarray(scores, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f"scores must be numbers, one per box; got {scores!r:.80}") from None
+    if np.isnan(values).any():
+        raise ValueError("scores contain NaN")
+    return values
+
+
 def match_detections(boxes: Any, scores: Any, truth: Any, iou_threshold: float = 0.5) -> np.ndarray:
     """For one image: a bool ``(D,)`` array, True where a detection hits a not-yet-hit true box,
     in the order of ``boxes`` (detections are matched from the highest score down)."""
+    iou_threshold = arguments.number(iou_threshold, "iou_threshold", low=0.0, high=1.0, low_open=True)
     boxes, truth = _boxes(boxes, "predicted"), _boxes(truth, "true")
-    scores = np.asarray(scores, dtype=float).reshape(-1)
+    scores = _scores(scores)
     if len(scores) != len(boxes):
         raise ValueError(f"{len(boxes)} boxes but {len(scores)} scores")
-    if np.isnan(scores).any():
-        raise ValueError("scores contain NaN")
     hits = np.zeros(len(boxes), dtype=bool)
     if len(boxes) == 0 or len(truth) == 0:
         return hits
@@ -63,9 +87,14 @@ def _ranked(predictions: Sequence, truths: Sequence, iou_threshold: float) -> tu
     if len(predictions) != len(truths):
         raise ValueError(f"{len(predictions)} images with predictions but {len(truths)} with truth")
     scores, hits = [], []
-    for (boxes, image_scores), truth in zip(predictions, truths):
+    for i, (prediction, truth) in enumerate(zip(predictions, truths)):
+        try:
+            boxes, image_scores = prediction
+        except (TypeError, ValueError):
+            raise ValueError(f"predictions[{i}] must be a pair (boxes (D, 4), scores (D,)); "
+                             f"got {type(prediction).__name__}") from None
         hits.append(match_detections(boxes, image_scores, truth, iou_threshold))
-        scores.append(np.asarray(image_scores, dtype=float).reshape(-1))
+        scores.append(_scores(image_scores))
     scores, hits = np.concatenate(scores) if scores else np.zeros(0), np.concatenate(hits) if hits else np.zeros(0, bool)
     order = np.argsort(-scores, kind="mergesort")
     return scores[order], hits[order], int(sum(len(_boxes(t, "true")) for t in truths))
@@ -102,6 +131,7 @@ def froc(predictions: Sequence, truths: Sequence, rates: Sequence[float] = FROC_
          iou_threshold: float = 0.5) -> np.ndarray:
     """Sensitivity at each number of false positives per image in ``rates``: the best
     sensitivity reached while the false positives per image stay at or below the rate."""
+    rates = [arguments.number(rate, "rates", low=0.0) for rate in rates]
     scores, hits, n_true = _ranked(predictions, truths, iou_threshold)
     if n_true == 0:
         raise ValueError("no true boxes in any image: sensitivity is undefined")

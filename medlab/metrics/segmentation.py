@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from medlab import arguments
+
 Spacing = float | Sequence[float] | None
 
 
@@ -36,6 +38,8 @@ def _pair(pred: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
     if hasattr(truth, "detach"):
         truth = truth.detach().cpu().numpy()
     pred, truth = np.asarray(pred), np.asarray(truth)
+    if pred.dtype == object or truth.dtype == object:
+        raise ValueError("masks must be arrays of 0/1 or bool, not of Python objects")
     if pred.shape != truth.shape:
         raise ValueError(f"prediction and truth differ in shape: {pred.shape} vs {truth.shape}")
     if pred.ndim not in (2, 3):
@@ -47,10 +51,14 @@ def _pair(pred: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _spacing(spacing: Spacing, ndim: int) -> list[float]:
-    values = [1.0] * ndim if spacing is None else (
-        [float(spacing)] * ndim if np.isscalar(spacing) else [float(s) for s in spacing])
-    if len(values) != ndim or min(values) <= 0:
-        raise ValueError(f"spacing needs {ndim} positive values (mm per axis), got {spacing}")
+    if spacing is None:
+        return [1.0] * ndim
+    try:
+        values = [float(spacing)] * ndim if np.isscalar(spacing) else [float(s) for s in spacing]
+    except (TypeError, ValueError):
+        values = []
+    if len(values) != ndim or not all(np.isfinite(v) and v > 0 for v in values):
+        raise ValueError(f"spacing needs {ndim} positive values (mm per axis), got {spacing!r:.80}")
     return values
 
 
@@ -93,8 +101,7 @@ def hausdorff95(pred: Any, truth: Any, spacing: Spacing = None) -> float:
 def surface_dice(pred: Any, truth: Any, tolerance_mm: float, spacing: Spacing = None) -> float:
     """Normalised surface Dice: the fraction of both boundaries lying within ``tolerance_mm`` of
     the other boundary, in [0, 1]. It rewards contours a reader would accept as drawn."""
-    if tolerance_mm < 0:
-        raise ValueError(f"tolerance_mm must be non-negative, got {tolerance_mm}")
+    tolerance_mm = arguments.number(tolerance_mm, "tolerance_mm", low=0.0)
     pred, truth = _pair(pred, truth)
     if not pred.any() and not truth.any():
         return 1.0

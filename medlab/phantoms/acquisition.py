@@ -60,7 +60,7 @@ def get_site(name: str) -> Site:
     """The :class:`Site` called ``name``, with a clear error for an unknown one."""
     try:
         return SITES[name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise ValueError(f"unknown site {name!r}: the cohort has sites {', '.join(SITES)}") from None
 
 

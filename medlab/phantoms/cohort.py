@@ -21,6 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
+from medlab import arguments
 from medlab.phantoms.acquisition import SITES, get_site
 from medlab.phantoms.ct import CTVolume, ct_volume
 from medlab.phantoms.radiograph import RadiographBatch, chest_radiographs
@@ -49,6 +50,44 @@ class Record:
     image_seed: int
 
 
+MAX_PATIENTS = 1_000_000
+"""The most patients :func:`make_cohort` draws."""
+
+
+def _visit_range(images_per_patient) -> tuple[int, int]:
+    """``(low, high)`` images per patient, integers with ``1 <= low <= high <= 100``."""
+    wanted = "images_per_patient must be a range (low, high) of integers with 1 <= low <= high <= 100"
+    try:
+        lo, hi = images_per_patient
+        lo, hi = arguments.integer(lo, "low", minimum=1), arguments.integer(hi, "high", maximum=100)
+    except (TypeError, ValueError):
+        raise ValueError(f"{wanted}; got {images_per_patient!r}") from None
+    if lo > hi:
+        raise ValueError(f"{wanted}; got {images_per_patient!r}")
+    return lo, hi
+
+
+def _site_weights(sites, site_weights) -> tuple[tuple[str, ...], np.ndarray]:
+    """Checked site names and their weights (finite, non-negative, not all zero)."""
+    if isinstance(sites, str) or not all(isinstance(name, str) for name in sites) or not len(sites):
+        raise ValueError(f"sites must be a non-empty list of site names such as ('A', 'B'); got {sites!r:.80}")
+    sites = tuple(sites)
+    for name in sites:
+        get_site(name)
+    if site_weights is None:
+        return sites, np.ones(len(sites))
+    try:
+        weights = np.asarray(site_weights, dtype=float)
+    except (TypeError, ValueError):
+        weights = np.asarray([np.nan])
+    if weights.shape != (len(sites),) or not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
+        raise ValueError(
+            f"site_weights needs one finite non-negative weight per site ({len(sites)}), not all "
+            f"zero; got {site_weights!r:.80}"
+        )
+    return sites, weights
+
+
 def make_cohort(
     n_patients: int,
     *,
@@ -68,20 +107,17 @@ def make_cohort(
     sites, site_weights
         Sites patients are drawn from and how often (default: equally).
     prevalence
-        Approximate fraction of patients with pneumonia (before age and site effects).
+        Approximate fraction of patients with pneumonia (before age and site effects), in
+        ``(0, 1)``: the age and site effects shift its log-odds, which 0 and 1 do not have.
     nodule_rate
         Approximate fraction of patients with at least one nodule.
     """
-    if n_patients < 1:
-        raise ValueError(f"n_patients must be at least 1, got {n_patients}")
-    lo, hi = images_per_patient
-    if not 1 <= lo <= hi:
-        raise ValueError(f"images_per_patient must be a range (low, high) with 1 <= low <= high, got {images_per_patient}")
-    for s in sites:
-        get_site(s)
-    weights = np.ones(len(sites)) if site_weights is None else np.asarray(site_weights, dtype=float)
-    if len(weights) != len(sites) or np.any(weights < 0) or weights.sum() == 0:
-        raise ValueError("site_weights needs one non-negative weight per site")
+    n_patients = arguments.integer(n_patients, "n_patients", minimum=1, maximum=MAX_PATIENTS)
+    seed = arguments.integer(seed, "seed", minimum=0)
+    lo, hi = _visit_range(images_per_patient)
+    prevalence = arguments.probability(prevalence, "prevalence", exclusive=True)
+    nodule_rate = arguments.probability(nodule_rate, "nodule_rate")
+    sites, weights = _site_weights(sites, site_weights)
     rng = np.random.default_rng([seed, 41])
     base = np.log(prevalence / (1 - prevalence)) - 0.3
     records = []

@@ -20,11 +20,13 @@ put the head at the top.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.ndimage as ndi
 
+from medlab import arguments
 from medlab.phantoms.acquisition import get_site
 from medlab.phantoms.fields import grid, ridges, smooth_field
 
@@ -67,6 +69,22 @@ def _ellipsoid(z, y, x, c, r):
     return ((z - c[0]) / r[0]) ** 2 + ((y - c[1]) / r[1]) ** 2 + ((x - c[2]) / r[2]) ** 2
 
 
+MAX_VOXELS = 512**3
+"""The most voxels :func:`ct_volume` makes (its working set is about 40 bytes a voxel)."""
+
+
+def _z_range(z_range) -> tuple[float, float]:
+    try:
+        low, high = z_range
+        low, high = arguments.number(low, "z_range"), arguments.number(high, "z_range")
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"z_range must be two finite numbers (low, high) in body units, -1 the lung apex and 1 "
+            f"the lower kidneys; got {z_range!r}"
+        ) from None
+    return low, high
+
+
 def ct_volume(
     *,
     seed: int = 0,
@@ -96,6 +114,19 @@ def ct_volume(
     patient_seed
         Anatomy seed: volumes that share it show the same patient.
     """
+    seed = arguments.integer(seed, "seed", minimum=0)
+    shape = arguments.shape(shape, "shape", ndim=3, axes="(z, y, x)")
+    if math.prod(shape) > MAX_VOXELS:
+        raise ValueError(
+            f"shape {shape} has {math.prod(shape):,} voxels; ct_volume makes at most {MAX_VOXELS:,} "
+            "(512 x 512 x 512): ask for fewer or coarser voxels"
+        )
+    spacing = arguments.positive_triple(spacing, "spacing", axes="(z, y, x) in mm")
+    z_range = _z_range(z_range)
+    nodules = arguments.integer(nodules, "nodules", minimum=0)
+    liver_lesions = arguments.integer(liver_lesions, "liver_lesions", minimum=0)
+    if patient_seed is not None:
+        patient_seed = arguments.integer(patient_seed, "patient_seed", minimum=0)
     depth, height, width = shape
     rng = np.random.default_rng([seed, 23])
     a = np.random.default_rng([seed if patient_seed is None else patient_seed, 29])

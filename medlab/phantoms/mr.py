@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.ndimage as ndi
 
+from medlab import arguments
 from medlab.phantoms.acquisition import shading
 from medlab.phantoms.ct import LABELS, CTVolume
 from medlab.phantoms.fields import smooth_field
@@ -46,7 +47,12 @@ def mr_like(
     ``noise`` is the standard deviation of each of the two Gaussian components behind the
     Rician noise; ``bias`` the strength of the coil shading.
     """
-    if contrast not in CONTRASTS:
+    if not isinstance(ct, CTVolume):
+        raise ValueError(f"ct must be a CTVolume from medlab.phantoms.ct_volume; got {type(ct).__name__}")
+    seed = arguments.integer(seed, "seed", minimum=0)
+    noise = arguments.number(noise, "noise", low=0.0)
+    bias = arguments.number(bias, "bias", low=0.0)
+    if not isinstance(contrast, str) or contrast not in CONTRASTS:
         raise ValueError(f"unknown contrast {contrast!r}: use one of {', '.join(CONTRASTS)}")
     table = CONTRASTS[contrast]
     rng = np.random.default_rng([seed, 31])

@@ -25,6 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
+from medlab import arguments
 from medlab.phantoms.acquisition import acquire_radiographs, get_site
 from medlab.phantoms.fields import ellipse_distance, grid, interpolate_knots, ridges, smooth_field, soft_step
 
@@ -221,6 +222,54 @@ def _nodules(rng, n, size, lung_r, lung_l, y, x, counts):
     return add, soft, boxes
 
 
+MAX_SIZE = 1024
+"""The largest image side :func:`chest_radiographs` makes, in pixels."""
+
+MAX_NODULES = 10
+"""The most nodules :func:`chest_radiographs` places in one image."""
+
+
+MAX_PIXELS = 2**28
+"""The most pixels (images x size x size) one call of :func:`chest_radiographs` makes."""
+
+
+def _site_list(sites: str | Sequence[str], n: int) -> list[str]:
+    """One checked site name per image."""
+    if isinstance(sites, str):
+        site_list = [sites] * n
+    elif isinstance(sites, (Sequence, np.ndarray)) and all(isinstance(name, str) for name in sites):
+        site_list = list(sites)
+    else:
+        raise ValueError(f"sites must be a site name or a list of names, one per image; got {sites!r:.80}")
+    for name in set(site_list):
+        get_site(name)
+    if len(site_list) != n:
+        raise ValueError(f"{len(site_list)} sites given for {n} images")
+    return site_list
+
+
+def _per_image(values: Sequence, name: str, n: int, *, maximum: int | None) -> np.ndarray:
+    """One integer in ``[0, maximum]`` per image, as an int64 array ``(n,)``."""
+    kind = "0/1 flag (or bool)" if maximum == 1 else (
+        "non-negative integer" if maximum is None else f"integer from 0 to {maximum}")
+    try:
+        array = np.asarray(values)
+    except (TypeError, ValueError):
+        array = np.asarray([], dtype=float)
+    if array.ndim != 1 or len(array) != n:
+        raise ValueError(f"{name} needs one {kind} per image ({n}); got {np.shape(array)} values")
+    if array.dtype != bool and not np.issubdtype(array.dtype, np.number):
+        raise ValueError(f"{name} must hold numbers, one {kind} per image; got dtype {array.dtype}")
+    real = array.astype(float)
+    bad = ~np.isfinite(real) | (real < 0) | (real != np.round(real)) | (real >= 2**31)
+    if maximum is not None:
+        bad |= real > maximum
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{name} must hold one {kind} per image; got {array[i].item()!r} at index {i}")
+    return array.astype(np.int64)
+
+
 def chest_radiographs(
     n: int,
     *,
@@ -248,28 +297,34 @@ def chest_radiographs(
         One anatomy seed per image; images sharing a seed show the same patient. Default:
         every image a different patient.
     """
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    if size < 32:
-        raise ValueError(f"size must be at least 32 pixels, got {size}")
+    n = arguments.integer(n, "n", minimum=1)
+    size = arguments.integer(size, "size", minimum=32, maximum=MAX_SIZE)
+    seed = arguments.integer(seed, "seed", minimum=0)
+    if np.isscalar(pneumonia):
+        pneumonia = arguments.probability(pneumonia, "pneumonia")
+    else:
+        pneumonia = _per_image(pneumonia, "pneumonia", n, maximum=1)
+    if np.isscalar(nodules):
+        nodules = arguments.probability(nodules, "nodules")
+    else:
+        nodules = _per_image(nodules, "nodules", n, maximum=MAX_NODULES)
+    if n * size * size > MAX_PIXELS:
+        raise ValueError(
+            f"{n} images of {size} x {size} pixels are {n * size * size:,} pixels; chest_radiographs "
+            f"makes at most {MAX_PIXELS:,} in one call: make them in batches"
+        )
     rng = np.random.default_rng([seed, 11])
-    site_list = [sites] * n if isinstance(sites, str) else list(sites)
-    for name in set(site_list):
-        get_site(name)
-    if len(site_list) != n:
-        raise ValueError(f"{len(site_list)} sites given for {n} images")
+    site_list = _site_list(sites, n)
     if patient_seeds is None:
         patient_seeds = rng.integers(0, 2**31, size=n)
-    elif len(patient_seeds) != n:
-        raise ValueError(f"{len(patient_seeds)} patient seeds given for {n} images")
+    else:
+        patient_seeds = _per_image(patient_seeds, "patient_seeds", n, maximum=None)
 
-    has_opacity = (rng.random(n) < pneumonia) if np.isscalar(pneumonia) else np.asarray(pneumonia, bool)
+    has_opacity = (rng.random(n) < pneumonia) if np.isscalar(pneumonia) else pneumonia.astype(bool)
     if np.isscalar(nodules):
         counts = np.where(rng.random(n) < nodules, rng.integers(1, 4, size=n), 0)
     else:
-        counts = np.asarray(nodules, dtype=int)
-    if len(has_opacity) != n or len(counts) != n:
-        raise ValueError("pneumonia and nodules need one value per image")
+        counts = nodules
     kinds = [OPACITY_TYPES[int(k)] if h else "none" for h, k in zip(has_opacity, rng.integers(0, 2, size=n))]
 
     anatomy = _anatomy(patient_seeds)
