@@ -222,8 +222,9 @@ def _nodules(rng, n, size, lung_r, lung_l, y, x, counts):
     return add, soft, boxes
 
 
-MAX_SIZE = 1024
-"""The largest image side :func:`chest_radiographs` makes, in pixels."""
+MAX_SIZE = 4096
+"""The largest image side :func:`chest_radiographs` makes, in pixels (a digital radiograph
+is about 3,000)."""
 
 MAX_NODULES = 10
 """The most nodules :func:`chest_radiographs` places in one image."""
