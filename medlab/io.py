@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 import nibabel as nib
 import numpy as np
 
+from medlab.errors import reason
+
 if TYPE_CHECKING:
     from medlab.dicom import Series
 
@@ -141,9 +143,8 @@ def load_nifti(
     except NiftiError:
         raise
     except Exception as exc:  # nibabel, gzip and numpy raise many types on bad files
-        reason = (str(exc).strip().splitlines() or [""])[0][:200]
         raise NiftiError(
-            f"{path} is not a readable NIfTI file ({type(exc).__name__}: {reason}). It may be "
+            f"{path} is not a readable NIfTI file ({reason(exc)}). It may be "
             "truncated or another format: write it again or copy it again from its source."
         ) from exc
     while data.ndim > 3 and data.shape[-1] == 1:

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from medlab.errors import reason
+
 MEDMNIST_SPLITS = ("train", "val", "test")
 """The splits a MedMNIST ``.npz`` file holds, as its publishers name them."""
 
@@ -33,11 +35,6 @@ DECATHLON_SECTIONS = ("training", "validation", "test")
 
 class DataError(ValueError):
     """A dataset file or folder cannot be used; the message names it and the problem."""
-
-
-def _reason(exc: BaseException) -> str:
-    text = (str(exc).strip().splitlines() or [""])[0][:200]
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _hidden(path: Path) -> bool:
@@ -87,7 +84,7 @@ def load_medmnist(path: str | os.PathLike, split: str) -> tuple[np.ndarray, np.n
         raise
     except Exception as exc:  # numpy, zipfile and zlib raise many types on damaged files
         raise DataError(
-            f"{path} is not a readable MedMNIST .npz file ({_reason(exc)}): it may be truncated; "
+            f"{path} is not a readable MedMNIST .npz file ({reason(exc)}): it may be truncated; "
             "download it again with medlab.registry.fetch"
         ) from exc
     if images.dtype != np.uint8 or not (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 3)):
@@ -202,7 +199,7 @@ class MedNISTDataset(Dataset):
                 pixels = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
         except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, DecompressionBombError
             raise DataError(
-                f"{path} is not a readable image ({_reason(exc)}): it may be truncated; fetch the "
+                f"{path} is not a readable image ({reason(exc)}): it may be truncated; fetch the "
                 "dataset again or delete the file"
             ) from exc
         image = torch.from_numpy(pixels).unsqueeze(0)
@@ -233,7 +230,7 @@ def _json_entry(path: Path, key: str):
     except KeyError:
         return None
     except Exception as exc:  # not JSON, not UTF-8, or not a JSON object
-        raise DataError(f"{path} is not a valid dataset.json ({_reason(exc)}); fetch the task again") from None
+        raise DataError(f"{path} is not a valid dataset.json ({reason(exc)}); fetch the task again") from None
 
 
 def _inside_task(listed: Path, root: Path, dataset_json: Path) -> None:
@@ -286,7 +283,7 @@ def decathlon_items(root: str | os.PathLike, section: str = "training") -> list[
     try:
         raw = load_decathlon_datalist(path, is_segmentation=True, data_list_key=section, base_dir=root)
     except Exception as exc:  # MONAI raises KeyError, TypeError, ValueError on malformed entries
-        raise DataError(f"{path}: the {section!r} list cannot be read ({_reason(exc)}); fetch the task again") from None
+        raise DataError(f"{path}: the {section!r} list cannot be read ({reason(exc)}); fetch the task again") from None
     items = []
     for entry in raw:
         item = {k: Path(entry[k]) for k in ("image", "label") if isinstance(entry.get(k), (str, os.PathLike))}

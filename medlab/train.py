@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from medlab.errors import reason
+
 Metric = Callable[[np.ndarray, np.ndarray], float]
 """``metric(targets, scores) -> float``, higher is better (e.g. ``sklearn.metrics.roc_auc_score``)."""
 
@@ -251,7 +253,7 @@ def load_checkpoint(model: torch.nn.Module, path: str | os.PathLike, *, map_loca
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises pickle, zip and runtime errors for damaged files
         raise ValueError(
-            f"{path} is not a readable checkpoint ({type(exc).__name__}: {_first_line(exc)}); delete it "
+            f"{path} is not a readable checkpoint ({reason(exc)}); delete it "
             "and train again"
         ) from exc
     if not isinstance(data, dict) or "state_dict" not in data:
@@ -260,15 +262,11 @@ def load_checkpoint(model: torch.nn.Module, path: str | os.PathLike, *, map_loca
         model.load_state_dict(data.pop("state_dict"))
     except RuntimeError as exc:
         raise ValueError(
-            f"the weights in {path} do not fit this {type(model).__name__} ({_first_line(exc)}): they were "
+            f"the weights in {path} do not fit this {type(model).__name__} ({reason(exc)}): they were "
             "saved from another architecture; delete the file and train again"
         ) from exc
     return data
 
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return (lines[1] if len(lines) > 1 and lines[0].endswith(":") else lines[0])[:200] if lines else ""
 
 
 def code_fingerprint(*objects: Any) -> str:

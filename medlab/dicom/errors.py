@@ -7,6 +7,8 @@ usable but approximate, and the message says how.
 
 from __future__ import annotations
 
+from medlab.errors import reason
+
 
 class DicomError(ValueError):
     """A DICOM file, folder or argument cannot be used; the message names it and the problem."""
@@ -16,7 +18,5 @@ class DicomWarning(UserWarning):
     """The input was usable, but the result is approximate (the message says how)."""
 
 
-def _reason(exc: BaseException) -> str:
-    """``"TypeName: first line of the message"`` of ``exc``, for an error message."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+_reason = reason
+"""``"TypeName: first line of the message"`` of ``exc``, for an error message."""
