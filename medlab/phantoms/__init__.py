@@ -6,9 +6,14 @@ acquisition sites, and patient metadata. Deterministic: the same seeds give the 
 - :func:`mr_like` — a T1/T2-like image of the same anatomy
 - :func:`make_cohort`, :func:`render_radiographs`, :func:`render_ct` — patients, sites, metadata
 - :data:`SITES` — the scanners, which differ in noise, blur, shading and contrast
+- :func:`sample_acquisition`, :func:`apply_site` and ``apply_contrast`` … ``apply_noise`` — a
+  site's effects, sampled once and applied deterministically, together or one at a time
 """
 
-from medlab.phantoms.acquisition import SITES, Site
+from medlab.phantoms.acquisition import (
+    EFFECTS, SITES, Acquisition, Site, apply_blur, apply_contrast, apply_gamma, apply_noise, apply_shading, apply_site,
+    blur_sigma, sample_acquisition,
+)
 from medlab.phantoms.cohort import Record, cohort_table, make_cohort, render_ct, render_radiographs
 from medlab.phantoms.ct import HU, LABELS as CT_LABELS, CTVolume, ct_volume
 from medlab.phantoms.mr import mr_like
@@ -16,6 +21,8 @@ from medlab.phantoms.radiograph import FIELD_OF_VIEW_MM, MASK_NAMES, RadiographB
 
 __all__ = [
     "FIELD_OF_VIEW_MM",
-    "SITES", "Site", "Record", "cohort_table", "make_cohort", "render_ct", "render_radiographs",
+    "SITES", "Site", "EFFECTS", "Acquisition", "sample_acquisition", "apply_site", "apply_contrast", "apply_gamma",
+    "apply_shading", "apply_blur", "apply_noise", "blur_sigma",
+    "Record", "cohort_table", "make_cohort", "render_ct", "render_radiographs",
     "HU", "CT_LABELS", "CTVolume", "ct_volume", "mr_like", "MASK_NAMES", "RadiographBatch", "chest_radiographs",
 ]
