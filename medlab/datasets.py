@@ -1,12 +1,14 @@
 """torch Datasets over the synthetic cohort, for classification, segmentation and detection.
 
-Classification and segmentation samples are dictionaries, the way MONAI's dictionary
-transforms expect them, served by :class:`monai.data.Dataset`:
+Classification and segmentation samples are dictionaries with MONAI's keys, ``"image"`` and
+``"label"``, the way MONAI's dictionary transforms and :func:`medlab.train.fit` expect them, and
+the way every medlab dataset serves them:
 
 - classification: ``{"image": (1, H, W) float32, "label": int}``
-- segmentation: ``{"image": (1, H, W) float32, "mask": (K, H, W) float32 in {0, 1}}``
+- segmentation: ``{"image": (1, H, W) float32, "label": (K, H, W) float32 in {0, 1}}``
 
-Detection samples follow torchvision's detection models: ``(image (1, H, W) float32,
+Detection samples follow torchvision's detection models, which take an image and a target
+dictionary (a sample's boxes differ in number, so they cannot share one tensor): ``(image (1, H, W) float32,
 {"boxes": (M, 4) float32 as (x_min, y_min, x_max, y_max) in pixels, "labels": (M,) int64})``.
 MONAI's box transforms count box coordinates along the array axes instead (first spatial
 axis first), so :class:`DetectionDataset` converts before and after its transform.
@@ -30,26 +32,27 @@ def classification_items(batch: RadiographBatch) -> list[dict[str, Any]]:
             for i in range(len(batch))]
 
 
-def segmentation_items(batch: RadiographBatch, structures: Sequence[str] = ("lung_right", "lung_left")
+def segmentation_items(batch: RadiographBatch, *, structures: Sequence[str] = ("lung_right", "lung_left")
                        ) -> list[dict[str, Any]]:
-    """One ``{"image", "mask"}`` dict per radiograph; ``mask`` stacks ``structures`` as channels."""
+    """One ``{"image", "label"}`` dict per radiograph; ``label`` stacks the masks of ``structures``
+    as channels, ``(K, H, W)`` float32 in {0, 1}."""
     unknown = set(structures) - set(batch.mask_names)
     if unknown:
         raise ValueError(f"unknown structure(s) {sorted(unknown)}: choose from {', '.join(batch.mask_names)}")
     channels = [batch.mask_names.index(s) for s in structures]
-    return [{"image": batch.images[i], "mask": batch.masks[i, channels].astype(np.float32)}
+    return [{"image": batch.images[i], "label": batch.masks[i, channels].astype(np.float32)}
             for i in range(len(batch))]
 
 
-def classification_dataset(batch: RadiographBatch, transform: Callable | None = None) -> Dataset:
+def classification_dataset(batch: RadiographBatch, *, transform: Callable | None = None) -> Dataset:
     """A :class:`monai.data.Dataset` of :func:`classification_items`."""
     return Dataset(classification_items(batch), transform=transform)
 
 
-def segmentation_dataset(batch: RadiographBatch, structures: Sequence[str] = ("lung_right", "lung_left"),
+def segmentation_dataset(batch: RadiographBatch, *, structures: Sequence[str] = ("lung_right", "lung_left"),
                          transform: Callable | None = None) -> Dataset:
     """A :class:`monai.data.Dataset` of :func:`segmentation_items`."""
-    return Dataset(segmentation_items(batch, structures), transform=transform)
+    return Dataset(segmentation_items(batch, structures=structures), transform=transform)
 
 
 def swap_box_axes(boxes: Any) -> Any:
@@ -70,7 +73,7 @@ class DetectionDataset(torch.utils.data.Dataset):
     ``"box_labels"``; boxes are converted on the way in and out.
     """
 
-    def __init__(self, images: np.ndarray, boxes: Sequence[np.ndarray], labels: Sequence[np.ndarray] | None = None,
+    def __init__(self, images: np.ndarray, boxes: Sequence[np.ndarray], labels: Sequence[np.ndarray] | None = None, *,
                  transform: Callable | None = None):
         if len(images) != len(boxes):
             raise ValueError(f"{len(images)} images but {len(boxes)} box arrays")
@@ -78,7 +81,7 @@ class DetectionDataset(torch.utils.data.Dataset):
         self.labels = [np.ones(len(b), dtype=np.int64) for b in boxes] if labels is None else list(labels)
 
     @classmethod
-    def from_radiographs(cls, batch: RadiographBatch, transform: Callable | None = None) -> DetectionDataset:
+    def from_radiographs(cls, batch: RadiographBatch, *, transform: Callable | None = None) -> DetectionDataset:
         """Nodule detection on a radiograph batch (every box has label 1, ``"nodule"``)."""
         return cls(batch.images, batch.boxes, transform=transform)
 

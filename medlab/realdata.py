@@ -8,7 +8,16 @@
 | DICOM studies | folders of ``.dcm`` files, one series each | :func:`dicom_series_folders`, then :func:`medlab.dicom.read_series` |
 
 :func:`medlab.registry.fetch` downloads these; nothing here touches the network. Every
-Dataset returns channel-first float32 images scaled as documented on the class.
+Dataset serves dictionaries with MONAI's keys: ``"image"``, channel-first float32 scaled as
+documented on the class, and ``"label"``; its ``transform``, if given, is applied to that
+dictionary (a MONAI dictionary transform such as ``ScaleIntensityd(keys="image")``, or any
+function of the dict).
+
+MONAI has readers for MedNIST and the Decathlon too (``monai.apps.MedNISTDataset`` and
+``DecathlonDataset`` with ``download=False``). They are not used here because they also split
+the data themselves (a seeded ``val_frac`` of the training list) and expect MONAI's own folder
+names under a root, where the labs need the published splits, a folder a learner points to, and
+errors that name the damaged file.
 """
 
 from __future__ import annotations
@@ -119,12 +128,13 @@ def _class_labels(labels: np.ndarray, path: Path, key: str) -> np.ndarray:
 class MedMNISTDataset(Dataset):
     """One split of a MedMNIST ``.npz`` file as a torch Dataset.
 
-    Item ``i`` is ``(image, label)``: ``image`` float32 ``(C, H, W)`` in [0, 1] (C = 1 for grey
-    sets, 3 for colour), after ``transform`` if given; ``label`` int64, a scalar, or ``(K,)``
-    for multi-label sets. The whole split is held in memory (28x28 sets are a few MB).
+    Item ``i`` is ``{"image", "label"}``: ``image`` float32 ``(C, H, W)`` in [0, 1] (C = 1 for
+    grey sets, 3 for colour); ``label`` int64, a scalar, or ``(K,)`` for multi-label sets;
+    ``transform``, if given, is applied to the dict. The whole split is held in memory (28x28
+    sets are a few MB).
     """
 
-    def __init__(self, path: str | os.PathLike, split: str, transform=None):
+    def __init__(self, path: str | os.PathLike, split: str, *, transform=None):
         self.path, self.split, self.transform = Path(path), split, transform
         self.images, self.labels = load_medmnist(path, split)
 
@@ -134,9 +144,8 @@ class MedMNISTDataset(Dataset):
     def __getitem__(self, index: int):
         image = torch.from_numpy(self.images[index]).to(torch.float32) / 255.0
         image = image.permute(2, 0, 1) if image.ndim == 3 else image.unsqueeze(0)
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, torch.as_tensor(self.labels[index])
+        sample = {"image": image, "label": torch.as_tensor(self.labels[index])}
+        return self.transform(sample) if self.transform is not None else sample
 
 
 # --- MedNIST -------------------------------------------------------------------------------
@@ -178,12 +187,12 @@ def mednist_items(root: str | os.PathLike) -> tuple[list[tuple[Path, int]], list
 class MedNISTDataset(Dataset):
     """A class-per-folder image dataset such as MedNIST as a torch Dataset.
 
-    Item ``i`` is ``(image, label)``: ``image`` float32 ``(1, H, W)`` in [0, 1] (read with
-    Pillow and converted to grey; MedNIST images are 64x64), after ``transform`` if given;
-    ``label`` an int64 scalar indexing :attr:`classes`.
+    Item ``i`` is ``{"image", "label"}``: ``image`` float32 ``(1, H, W)`` in [0, 1] (read with
+    Pillow and converted to grey; MedNIST images are 64x64); ``label`` an int64 scalar indexing
+    :attr:`classes`; ``transform``, if given, is applied to the dict.
     """
 
-    def __init__(self, root: str | os.PathLike, transform=None):
+    def __init__(self, root: str | os.PathLike, *, transform=None):
         self.root, self.transform = Path(root), transform
         self.items, self.classes = mednist_items(root)
 
@@ -202,10 +211,8 @@ class MedNISTDataset(Dataset):
                 f"{path} is not a readable image ({reason(exc)}): it may be truncated; fetch the "
                 "dataset again or delete the file"
             ) from exc
-        image = torch.from_numpy(pixels).unsqueeze(0)
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, torch.tensor(label, dtype=torch.int64)
+        sample = {"image": torch.from_numpy(pixels).unsqueeze(0), "label": torch.tensor(label, dtype=torch.int64)}
+        return self.transform(sample) if self.transform is not None else sample
 
 
 # --- Medical Segmentation Decathlon -------------------------------------------------------
@@ -319,7 +326,7 @@ class DecathlonDataset(Dataset):
     :func:`medlab.io.load_nifti`.
     """
 
-    def __init__(self, root: str | os.PathLike, section: str = "training", transform=None):
+    def __init__(self, root: str | os.PathLike, section: str = "training", *, transform=None):
         self.root, self.section, self.transform = Path(root), section, transform
         self.items = decathlon_items(root, section)
 

@@ -6,8 +6,8 @@ and restores the best weights. Nothing is hidden: each step is the plain PyTorch
 (forward, loss, backward, step). On CUDA it adds what makes GPUs fast — mixed precision and the
 ``channels_last`` memory layout — and nothing else changes.
 
-Batches are ``(inputs, targets)`` pairs, or dictionaries with ``"image"`` and ``"label"`` (MONAI's
-style; ``"mask"`` in place of ``"label"`` for :func:`medlab.datasets.segmentation_dataset`).
+Batches are dictionaries with ``"image"`` and ``"label"`` (MONAI's keys, which every medlab
+dataset serves), or ``(inputs, targets)`` pairs (a ``TensorDataset``'s).
 Checkpoints are written atomically and read with ``torch.load(weights_only=True)``.
 """
 
@@ -54,10 +54,12 @@ class History:
 
 
 def _unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(inputs, targets)`` of a dictionary batch with MONAI's keys or of a pair."""
     if isinstance(batch, dict):
-        if "image" not in batch or ("label" not in batch and "mask" not in batch):
-            raise KeyError(f"a dictionary batch needs 'image' and 'label' (or 'mask'); it has {sorted(batch)}")
-        return batch["image"], batch["label"] if "label" in batch else batch["mask"]
+        if "image" not in batch or "label" not in batch:
+            hint = " (name the targets 'label', as MONAI does, not 'mask')" if "mask" in batch else ""
+            raise KeyError(f"a dictionary batch needs 'image' and 'label'{hint}; it has {sorted(batch)}")
+        return batch["image"], batch["label"]
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         raise ValueError(
             "a batch must be a pair (inputs, targets) or a dictionary with 'image' and 'label'; got "

@@ -25,7 +25,8 @@ def test_medmnist_npz(tmp_path, radiographs):
     got_images, got_labels = realdata.load_medmnist(path, "train")
     np.testing.assert_array_equal(got_images, images[:6])
     np.testing.assert_array_equal(np.ravel(got_labels), radiographs.labels[:6])
-    image, label = realdata.MedMNISTDataset(path, "test")[0]
+    sample = realdata.MedMNISTDataset(path, "test")[0]
+    image, label = sample["image"], sample["label"]
     assert tuple(image.shape) == (1, 28, 28) and float(image.max()) <= 1.0 and int(label) == radiographs.labels[7]
 
 
@@ -37,7 +38,7 @@ def test_mednist_folders(tmp_path, radiographs):
     items, classes = realdata.mednist_items(tmp_path)
     assert classes == ["Normal", "Pneumonia"] and len(items) == len(radiographs)
     dataset = realdata.MedNISTDataset(tmp_path)
-    for (path, label), (image, got) in zip(items, (dataset[i] for i in range(len(dataset)))):
+    for (path, label), (image, got) in zip(items, ((s["image"], s["label"]) for s in dataset)):
         i = int(path.stem)
         assert int(got) == radiographs.labels[i]
         np.testing.assert_allclose(image[0].numpy(), radiographs.images[i, 0], atol=1 / 255)

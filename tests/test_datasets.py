@@ -25,17 +25,17 @@ def test_classification_samples(batch):
 
 def test_segmentation_masks_follow_the_image_through_augmentation(batch):
     aug = Compose([
-        RandFlipd(keys=["image", "mask"], prob=1.0, spatial_axis=1),
-        RandAffined(keys=["image", "mask"], prob=1.0, rotate_range=0.3, scale_range=0.1,
+        RandFlipd(keys=["image", "label"], prob=1.0, spatial_axis=1),
+        RandAffined(keys=["image", "label"], prob=1.0, rotate_range=0.3, scale_range=0.1,
                     mode=("bilinear", "nearest"), padding_mode="zeros"),
     ])
     aug.set_random_state(0)
     plain = segmentation_dataset(batch, structures=("lung_right", "lung_left", "heart"))
     moved = segmentation_dataset(batch, structures=("lung_right", "lung_left", "heart"), transform=aug)
     original, augmented = plain[0], moved[0]
-    assert original["mask"].shape == (3, 64, 64) and set(np.unique(augmented["mask"].numpy())) <= {0.0, 1.0}
+    assert original["label"].shape == (3, 64, 64) and set(np.unique(augmented["label"].numpy())) <= {0.0, 1.0}
     # The lungs are the dark parts of the image: still true after the joint transform.
-    img, lungs = augmented["image"][0].numpy(), augmented["mask"][:2].numpy().max(axis=0) > 0.5
+    img, lungs = augmented["image"][0].numpy(), augmented["label"][:2].numpy().max(axis=0) > 0.5
     assert img[lungs].mean() < img[~lungs & (img > 0.2)].mean() - 0.1
     with pytest.raises(ValueError, match="unknown structure"):
         segmentation_dataset(batch, structures=("liver",))

@@ -23,7 +23,7 @@ def test_counts_rates_and_auc_match_sklearn(seed):
     c = confusion(y, (s >= 0.5).astype(int))
     tn, fp, fn, tp = confusion_matrix(y, s >= 0.5).ravel()
     assert (c["tn"], c["fp"], c["fn"], c["tp"]) == (tn, fp, fn, tp)
-    rates = binary_rates(y, s, 0.5)
+    rates = binary_rates(y, s, threshold=0.5)
     assert rates["sensitivity"] == pytest.approx(tp / (tp + fn)) and rates["ppv"] == pytest.approx(tp / (tp + fp))
     assert rates["specificity"] == pytest.approx(tn / (tn + fp)) and rates["npv"] == pytest.approx(tn / (tn + fn))
     assert roc_auc(y, s) == pytest.approx(roc_auc_score(y, s))
@@ -35,10 +35,10 @@ def test_edge_cases_have_defined_results_or_clear_errors():
     with pytest.raises(ValueError, match="one class"):
         roc_auc([1, 1, 1], [0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match="no positive cases"):
-        binary_rates([0, 0], [0.1, 0.9], 0.5)
+        binary_rates([0, 0], [0.1, 0.9], threshold=0.5)
     with pytest.raises(ValueError, match="0 or 1"):
         confusion([0, 2], [0, 1])
-    rates = binary_rates([0, 1], [0.1, 0.2], 0.5)  # nothing called positive
+    rates = binary_rates([0, 1], [0.1, 0.2], threshold=0.5)  # nothing called positive
     assert np.isnan(rates["ppv"]) and rates["npv"] == 0.5
 
 
@@ -52,11 +52,11 @@ def test_predictive_values_follow_bayes():
 @pytest.mark.parametrize("seed", range(3))
 def test_operating_points_reach_their_targets(seed):
     y, s = random_scores(seed)
-    t = threshold_for_sensitivity(y, s, 0.9)
-    assert binary_rates(y, s, t)["sensitivity"] >= 0.9
-    assert binary_rates(y, s, np.nextafter(t, np.inf))["sensitivity"] < 0.9
-    t = threshold_for_specificity(y, s, 0.95)
-    assert binary_rates(y, s, t)["specificity"] >= 0.95
+    t = threshold_for_sensitivity(y, s, target=0.9)
+    assert binary_rates(y, s, threshold=t)["sensitivity"] >= 0.9
+    assert binary_rates(y, s, threshold=np.nextafter(t, np.inf))["sensitivity"] < 0.9
+    t = threshold_for_specificity(y, s, target=0.95)
+    assert binary_rates(y, s, threshold=t)["specificity"] >= 0.95
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -64,7 +64,7 @@ def test_calibration_matches_sklearn_and_by_hand(seed):
     y, s = random_scores(seed, 500)
     p = sigmoid(s)
     assert brier_score(y, p) == pytest.approx(brier_score_loss(y, p))
-    curve = reliability_curve(y, p, 10)
+    curve = reliability_curve(y, p, n_bins=10)
     frequency, confidence = calibration_curve(y, p, n_bins=10, strategy="uniform")
     used = curve["count"] > 0
     np.testing.assert_allclose(curve["frequency"][used], frequency)
@@ -82,7 +82,7 @@ def test_temperature_scaling_softens_overconfidence_and_keeps_the_ranking():
     y = rng.integers(0, 2, 2000)
     true_logit = (2 * y - 1) * 1.0 + rng.normal(size=2000)
     overconfident = 4 * true_logit  # the calibrated log-odds of N(±1, 1) classes are 2 * true_logit
-    t = fit_temperature(overconfident, y)
+    t = fit_temperature(y, overconfident)
     assert 1.8 < t < 2.2
     assert expected_calibration_error(y, sigmoid(overconfident / t)) < expected_calibration_error(y, sigmoid(overconfident))
     assert roc_auc(y, overconfident / t) == pytest.approx(roc_auc(y, overconfident))
@@ -121,3 +121,28 @@ def test_paired_bootstrap_sees_a_real_difference_and_not_a_tiny_one():
     assert tiny["low"] < 0 < tiny["high"]
     with pytest.raises(ValueError, match="same length"):
         paired_bootstrap(roc_auc, y, a, better[:10])
+
+
+def test_reliability_bins_are_sklearns_at_the_edges_and_keep_empty_bins():
+    y, p = np.array([0, 1, 1, 0, 1]), np.array([0.0, 0.1, 0.5, 0.55, 1.0])
+    curve = reliability_curve(y, p, n_bins=10)
+    assert curve["count"].tolist() == [2, 0, 0, 0, 1, 1, 0, 0, 0, 1]  # right-closed: 0.1 in the first bin
+    frequency, confidence = calibration_curve(y, p, n_bins=10, strategy="uniform")
+    np.testing.assert_allclose(curve["frequency"][curve["count"] > 0], frequency)
+    np.testing.assert_allclose(curve["confidence"][curve["count"] > 0], confidence)
+    assert np.isnan(curve["frequency"][1]) and np.isnan(curve["confidence"][1])
+
+
+def test_confusion_equals_sklearn_and_options_are_keywords():
+    y, s = random_scores(0, 300)
+    tn, fp, fn, tp = confusion_matrix(y, (s >= 0.5).astype(int)).ravel()
+    assert confusion(y, (s >= 0.5).astype(int)) == {"tp": tp, "fp": fp, "tn": tn, "fn": fn}
+    assert confusion([1, 1], [1, 1]) == {"tp": 2, "fp": 0, "tn": 0, "fn": 0}  # one class present
+    with pytest.raises(TypeError):
+        binary_rates(y, s, 0.5)
+    with pytest.raises(TypeError):
+        threshold_for_sensitivity(y, s, 0.9)
+    with pytest.raises(TypeError):
+        reliability_curve(y, sigmoid(s), 10)
+    with pytest.raises(ValueError, match="labels must be 0 or 1"):
+        fit_temperature(s, y)  # logits first: the old order is refused, not misread

@@ -16,18 +16,18 @@ def box(x, y, w, h):
 def test_greedy_matching_by_score_and_duplicates_are_false_positives():
     truth = [box(10, 10, 10, 10)]
     boxes = [box(11, 10, 10, 10), box(10, 10, 10, 10), box(50, 50, 5, 5)]
-    hits = match_detections(boxes, [0.5, 0.9, 0.8], truth)
+    hits = match_detections(truth, boxes, [0.5, 0.9, 0.8])
     assert hits.tolist() == [False, True, False]  # the highest score takes the box; the other is a duplicate
-    assert match_detections(boxes, [0.9, 0.5, 0.8], truth).tolist() == [True, False, False]
-    assert match_detections([], [], truth).tolist() == []
-    assert match_detections(boxes, [1, 1, 1], []).tolist() == [False] * 3
+    assert match_detections(truth, boxes, [0.9, 0.5, 0.8]).tolist() == [True, False, False]
+    assert match_detections(truth, [], []).tolist() == []
+    assert match_detections([], boxes, [1, 1, 1]).tolist() == [False] * 3
 
 
 def test_iou_threshold_decides_a_hit():
     truth = [box(0, 0, 10, 10)]
     half = [box(5, 0, 10, 10)]  # IoU = 50 / 150 = 1/3
-    assert match_detections(half, [1.0], truth, iou_threshold=0.3).tolist() == [True]
-    assert match_detections(half, [1.0], truth, iou_threshold=0.5).tolist() == [False]
+    assert match_detections(truth, half, [1.0], iou_threshold=0.3).tolist() == [True]
+    assert match_detections(truth, half, [1.0], iou_threshold=0.5).tolist() == [False]
 
 
 def random_case(rng, n_images=12):
@@ -69,34 +69,46 @@ def coco_average_precision(predictions, truths, iou_thresholds):
 @pytest.mark.parametrize("seed", range(6))
 def test_average_precision_matches_pycocotools(seed, capsys):
     predictions, truths = random_case(np.random.default_rng(seed))
-    assert average_precision(predictions, truths, 0.5) == pytest.approx(coco_average_precision(predictions, truths, [0.5]), abs=1e-9)
-    assert average_precision(predictions, truths, 0.75) == pytest.approx(coco_average_precision(predictions, truths, [0.75]), abs=1e-9)
+    assert average_precision(truths, predictions, iou_threshold=0.5) == pytest.approx(coco_average_precision(predictions, truths, [0.5]), abs=1e-9)
+    assert average_precision(truths, predictions, iou_threshold=0.75) == pytest.approx(coco_average_precision(predictions, truths, [0.75]), abs=1e-9)
     thresholds = np.round(np.arange(0.5, 0.96, 0.05), 2)
-    assert average_precision_range(predictions, truths) == pytest.approx(coco_average_precision(predictions, truths, thresholds), abs=1e-9)
+    assert average_precision_range(truths, predictions) == pytest.approx(coco_average_precision(predictions, truths, thresholds), abs=1e-9)
 
 
 def test_precision_recall_and_froc_by_hand():
     truths = [[box(0, 0, 10, 10)], [box(0, 0, 10, 10)]]
     predictions = [([box(0, 0, 10, 10), box(50, 50, 10, 10)], [0.9, 0.8]),
                    ([box(30, 30, 10, 10), box(0, 0, 10, 10)], [0.7, 0.6])]
-    precision, recall, scores = precision_recall(predictions, truths)
+    precision, recall, scores = precision_recall(truths, predictions)
     assert scores.tolist() == [0.9, 0.8, 0.7, 0.6]
     np.testing.assert_allclose(precision, [1, 1 / 2, 1 / 3, 2 / 4])
     np.testing.assert_allclose(recall, [0.5, 0.5, 0.5, 1.0])
     # false positives per image after each detection: 0, 0.5, 1, 1
-    np.testing.assert_allclose(froc(predictions, truths, rates=(0.25, 0.5, 1.0)), [0.5, 0.5, 1.0])
-    assert average_precision([([], []), ([], [])], truths) == 0.0
+    np.testing.assert_allclose(froc(truths, predictions, rates=(0.25, 0.5, 1.0)), [0.5, 0.5, 1.0])
+    assert average_precision(truths, [([], []), ([], [])]) == 0.0
 
 
 def test_bad_inputs_get_clear_errors():
     truths = [[box(0, 0, 10, 10)]]
     with pytest.raises(ValueError, match="max >= min"):
-        match_detections([[10, 10, 0, 0]], [1.0], truths[0])
+        match_detections(truths[0], [[10, 10, 0, 0]], [1.0])
     with pytest.raises(ValueError, match="NaN"):
-        match_detections([box(0, 0, 1, 1)], [float("nan")], truths[0])
+        match_detections(truths[0], [box(0, 0, 1, 1)], [float("nan")])
     with pytest.raises(ValueError, match="scores"):
-        match_detections([box(0, 0, 1, 1)], [1.0, 2.0], truths[0])
+        match_detections(truths[0], [box(0, 0, 1, 1)], [1.0, 2.0])
     with pytest.raises(ValueError, match="no true boxes"):
-        average_precision([([box(0, 0, 1, 1)], [1.0])], [[]])
-    with pytest.raises(ValueError, match="2 with truth"):
-        froc([([], [])], truths * 2)
+        average_precision([[]], [([box(0, 0, 1, 1)], [1.0])])
+    with pytest.raises(ValueError, match="2 images with truth but 1 with predictions"):
+        froc(truths * 2, [([], [])])
+    with pytest.raises(ValueError, match="the truth comes first"):
+        average_precision([([box(0, 0, 10, 10)], [0.9])], truths)
+
+
+def test_options_are_keywords():
+    truths = [[box(0, 0, 10, 10)]]
+    predictions = [([box(0, 0, 10, 10)], [0.9])]
+    with pytest.raises(TypeError):
+        average_precision(truths, predictions, 0.5)
+    with pytest.raises(TypeError):
+        match_detections(truths[0], *predictions[0], 0.5)
+    assert average_precision_range(truths, predictions, iou_thresholds=(0.5,)) == 1.0

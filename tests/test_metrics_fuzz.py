@@ -55,10 +55,10 @@ def test_operating_points(case, target):
     def check_sensitivity(threshold):
         assert sum((np.asarray(s)[np.asarray(y) == 1] >= threshold)) >= target * sum(np.asarray(y) == 1) - 1e-9
 
-    _refused_or(check_sensitivity, lambda: metrics.threshold_for_sensitivity(y, s, target))
-    _refused_or(lambda t: None, lambda: metrics.threshold_for_specificity(y, s, target))
+    _refused_or(check_sensitivity, lambda: metrics.threshold_for_sensitivity(y, s, target=target))
+    _refused_or(lambda t: None, lambda: metrics.threshold_for_specificity(y, s, target=target))
     _refused_or(lambda rates: [_unit(v) for k, v in rates.items() if not math.isnan(v)],
-                lambda: metrics.binary_rates(y, s, target))
+                lambda: metrics.binary_rates(y, s, threshold=target))
 
 
 @SETTINGS
@@ -67,9 +67,9 @@ def test_classification_and_calibration(case, n_bins):
     y, s = case
     _refused_or(_unit, lambda: metrics.roc_auc(y, s))
     _refused_or(_unit, lambda: metrics.brier_score(y, s))
-    _refused_or(_unit, lambda: metrics.expected_calibration_error(y, s, n_bins))
+    _refused_or(_unit, lambda: metrics.expected_calibration_error(y, s, n_bins=n_bins))
     _refused_or(lambda t: None if t > 0 else pytest.fail("temperature must be positive"),
-                lambda: metrics.fit_temperature(s, y))
+                lambda: metrics.fit_temperature(y, s))
 
 
 @SETTINGS
@@ -102,11 +102,11 @@ _MASK = st.one_of(
 @SETTINGS
 @given(pred=_MASK, truth=_MASK, spacing=st.one_of(_OPTION, st.lists(_NUMBER, max_size=3)), tolerance=_OPTION)
 def test_segmentation(pred, truth, spacing, tolerance):
-    _refused_or(_unit, lambda: metrics.dice(pred, truth))
-    _refused_or(_unit, lambda: metrics.iou(pred, truth))
+    _refused_or(_unit, lambda: metrics.dice(truth, pred))
+    _refused_or(_unit, lambda: metrics.iou(truth, pred))
     _refused_or(lambda d: None if d >= 0 else pytest.fail("negative distance"),
-                lambda: metrics.hausdorff95(pred, truth, spacing))
-    _refused_or(_unit, lambda: metrics.surface_dice(pred, truth, tolerance, spacing))
+                lambda: metrics.hausdorff95(truth, pred, spacing=spacing))
+    _refused_or(_unit, lambda: metrics.surface_dice(truth, pred, tolerance_mm=tolerance, spacing=spacing))
 
 
 _BOX = st.lists(_NUMBER, min_size=0, max_size=9)
@@ -128,28 +128,28 @@ def _image(draw):
 @given(images=st.lists(_image(), min_size=1, max_size=3), truths=st.lists(_BOX, min_size=1, max_size=3),
        iou_threshold=_OPTION)
 def test_detection(images, truths, iou_threshold):
-    _refused_or(_unit, lambda: metrics.average_precision(images, truths, iou_threshold))
-    _refused_or(lambda f: [_unit(v) for v in f], lambda: metrics.froc(images, truths, iou_threshold=iou_threshold))
+    _refused_or(_unit, lambda: metrics.average_precision(truths, images, iou_threshold=iou_threshold))
+    _refused_or(lambda f: [_unit(v) for v in f], lambda: metrics.froc(truths, images, iou_threshold=iou_threshold))
 
 
 @pytest.mark.parametrize("target", [0.0, -0.1, 1.5, float("nan"), "0.9", True])
 def test_operating_point_targets_outside_0_1_are_refused(target):
     with pytest.raises(ValueError, match="target sensitivity must be a number in \\(0, 1\\]"):
-        metrics.threshold_for_sensitivity([0, 1, 1], [0.1, 0.5, 0.9], target)
+        metrics.threshold_for_sensitivity([0, 1, 1], [0.1, 0.5, 0.9], target=target)
     with pytest.raises(ValueError, match="target specificity"):
-        metrics.threshold_for_specificity([0, 0, 1], [0.1, 0.5, 0.9], target)
+        metrics.threshold_for_specificity([0, 0, 1], [0.1, 0.5, 0.9], target=target)
 
 
 def test_sensitivity_target_is_met_at_the_highest_threshold():
     y, s = [0, 1, 1, 1, 1], [0.1, 0.2, 0.6, 0.7, 0.9]
-    assert metrics.threshold_for_sensitivity(y, s, 1.0) == 0.2
-    assert metrics.threshold_for_sensitivity(y, s, 0.75) == 0.6
-    assert metrics.threshold_for_sensitivity(y, s, 0.01) == 0.9
+    assert metrics.threshold_for_sensitivity(y, s, target=1.0) == 0.2
+    assert metrics.threshold_for_sensitivity(y, s, target=0.75) == 0.6
+    assert metrics.threshold_for_sensitivity(y, s, target=0.01) == 0.9
 
 
 def test_boxes_of_the_wrong_shape_are_refused_not_reshaped():
     with pytest.raises(ValueError, match=r"\(D, 4\).*shape \(2, 6\)"):
-        metrics.match_detections(np.zeros((2, 6)), [0.5, 0.4, 0.3], np.zeros((0, 4)))
+        metrics.match_detections(np.zeros((0, 4)), np.zeros((2, 6)), [0.5, 0.4, 0.3])
 
 
 def test_a_metric_that_is_nan_on_a_resample_is_skipped_not_averaged():

@@ -39,7 +39,7 @@ def test_multilabel_sets_keep_one_column_per_finding(tmp_path):
     _, labels = realdata.load_medmnist(tmp_path / "chestmnist.npz", "val")
     assert labels.shape == (3, 14) and labels.dtype == np.int64
     np.testing.assert_array_equal(labels, arrays["val_labels"])
-    image, label = realdata.MedMNISTDataset(tmp_path / "chestmnist.npz", "val")[2]
+    label = realdata.MedMNISTDataset(tmp_path / "chestmnist.npz", "val")[2]["label"]
     assert label.shape == (14,) and label.dtype == torch.int64
     assert label.tolist() == arrays["val_labels"][2].tolist()
 
@@ -48,19 +48,21 @@ def test_medmnist_dataset_gives_channel_first_floats(tmp_path):
     arrays = write_medmnist(tmp_path / "grey.npz")
     ds = realdata.MedMNISTDataset(tmp_path / "grey.npz", "train")
     assert len(ds) == 5
-    image, label = ds[1]
+    sample = ds[1]
+    assert set(sample) == {"image", "label"}
+    image, label = sample["image"], sample["label"]
     assert image.shape == (1, 28, 28) and image.dtype == torch.float32
     assert torch.allclose(image[0], torch.from_numpy(arrays["train_images"][1]).float() / 255)
     assert float(image.min()) >= 0 and float(image.max()) <= 1
     assert label.shape == () and label.dtype == torch.int64 and int(label) == arrays["train_labels"][1, 0]
-    images, labels = next(iter(DataLoader(ds, batch_size=5)))
-    assert images.shape == (5, 1, 28, 28) and labels.shape == (5,)
+    batch = next(iter(DataLoader(ds, batch_size=5)))
+    assert batch["image"].shape == (5, 1, 28, 28) and batch["label"].shape == (5,)
 
 
 def test_colour_sets_and_transforms(tmp_path):
     arrays = write_medmnist(tmp_path / "colour.npz", colour=True)
-    ds = realdata.MedMNISTDataset(tmp_path / "colour.npz", "test", transform=lambda x: x * 2)
-    image, _ = ds[3]
+    ds = realdata.MedMNISTDataset(tmp_path / "colour.npz", "test", transform=lambda d: {**d, "image": d["image"] * 2})
+    image = ds[3]["image"]
     assert image.shape == (3, 28, 28)
     expected = torch.from_numpy(arrays["test_images"][3]).permute(2, 0, 1).float() / 255 * 2
     assert torch.allclose(image, expected)
@@ -118,7 +120,7 @@ def test_mednist_dataset_reads_grey_images_in_unit_range(mednist):
     root, values = mednist
     ds = realdata.MedNISTDataset(root)
     assert len(ds) == 8 and ds.classes[3] == "HeadCT"
-    image, label = ds[7]  # HeadCT/000001.png
+    image, label = ds[7]["image"], ds[7]["label"]  # HeadCT/000001.png
     assert image.shape == (1, 8, 6) and image.dtype == torch.float32
     assert int(label) == 3 and label.dtype == torch.int64
     assert torch.allclose(image, torch.full((1, 8, 6), values[("HeadCT", 1)] / 255))
@@ -127,7 +129,8 @@ def test_mednist_dataset_reads_grey_images_in_unit_range(mednist):
 def test_mednist_reads_rgb_jpeg_as_grey(tmp_path):
     (tmp_path / "Hand").mkdir()
     Image.new("RGB", (4, 4), (90, 90, 90)).save(tmp_path / "Hand" / "a.jpeg", quality=100)
-    image, label = realdata.MedNISTDataset(tmp_path, transform=lambda x: x[:, :2])[0]
+    sample = realdata.MedNISTDataset(tmp_path, transform=lambda d: {**d, "image": d["image"][:, :2]})[0]
+    image, label = sample["image"], sample["label"]
     assert image.shape == (1, 2, 4) and int(label) == 0
     assert abs(float(image.mean()) - 90 / 255) < 2 / 255
 

@@ -64,7 +64,7 @@ def test_a_damaged_image_names_the_file(tmp_path):
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / cls / "0.jpeg")
     (tmp_path / "B" / "0.jpeg").write_bytes((tmp_path / "A" / "0.jpeg").read_bytes()[:20])
     ds = realdata.MedNISTDataset(tmp_path)
-    assert ds[0][0].shape == (1, 8, 8)
+    assert ds[0]["image"].shape == (1, 8, 8)
     with pytest.raises(DataError, match=r"B/0\.jpeg is not a readable image"):
         ds[1]
 
@@ -212,7 +212,7 @@ def test_damaged_images_read_or_are_named(tmp_path_factory, data):
     (root / "A").mkdir()
     (root / "A" / "fuzz.png").write_bytes(_damage(PNG, data.draw))
     try:
-        image, label = realdata.MedNISTDataset(root)[0]
+        image = realdata.MedNISTDataset(root)[0]["image"]
     except DataError as exc:
         assert "fuzz.png" in str(exc)
         return

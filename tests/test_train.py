@@ -64,8 +64,8 @@ def test_dictionary_batches_and_predict():
                   device=DEVICE, epochs=2, progress=False)
     scores, targets = predict(model, batches, DEVICE)
     assert scores.shape == (64,) and np.array_equal(targets, y.numpy()) and isinstance(history, History)
-    masks = [{"image": b["image"], "mask": b["label"]} for b in batches]  # segmentation_dataset's key
-    assert np.array_equal(predict(model, masks, DEVICE)[1], y.numpy())
+    with pytest.raises(KeyError, match="not 'mask'"):
+        predict(model, [{"image": b["image"], "mask": b["label"]} for b in batches], DEVICE)
     with pytest.raises(KeyError, match="'label'"):
         predict(model, [{"image": x, "target": y}], DEVICE)
 

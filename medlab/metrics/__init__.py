@@ -17,12 +17,13 @@ from medlab.metrics.calibration import (brier_score, expected_calibration_error,
                                         sigmoid)
 from medlab.metrics.classification import (binary_rates, check_binary, confusion, predictive_values, roc_auc,
                                            threshold_for_sensitivity, threshold_for_specificity)
-from medlab.metrics.detection import (FROC_RATES, average_precision, average_precision_range, froc, match_detections,
+from medlab.metrics.detection import (COCO_IOU_THRESHOLDS, FROC_RATES, average_precision, average_precision_range, froc,
+                                      match_detections,
                                       precision_recall)
 from medlab.metrics.segmentation import dice, hausdorff95, iou, segmentation_scores, surface_dice
 
 __all__ = ["bootstrap_ci", "paired_bootstrap", "brier_score", "expected_calibration_error", "fit_temperature",
            "reliability_curve", "sigmoid", "binary_rates", "check_binary", "confusion", "predictive_values", "roc_auc",
            "threshold_for_sensitivity", "threshold_for_specificity",
-           "FROC_RATES", "average_precision", "average_precision_range", "froc", "match_detections", "precision_recall",
+           "COCO_IOU_THRESHOLDS", "FROC_RATES", "average_precision", "average_precision_range", "froc", "match_detections", "precision_recall",
            "dice", "hausdorff95", "iou", "segmentation_scores", "surface_dice"]

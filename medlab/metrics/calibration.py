@@ -20,25 +20,36 @@ def _probabilities(y_true: Any, probability: Any) -> tuple[np.ndarray, np.ndarra
     return y, p
 
 
-def reliability_curve(y_true: Any, probability: Any, n_bins: int = 10) -> dict[str, np.ndarray]:
+def _bins(probability: np.ndarray, n_bins: int) -> np.ndarray:
+    """The bin of each probability among ``n_bins`` equal-width bins over [0, 1], right-closed
+    (``(0.1, 0.2]``; the first bin also holds 0), as ``sklearn.calibration.calibration_curve``
+    bins them."""
+    return np.searchsorted(np.linspace(0.0, 1.0, n_bins + 1)[1:-1], probability)
+
+
+def reliability_curve(y_true: Any, probability: Any, *, n_bins: int = 10) -> dict[str, np.ndarray]:
     """Equal-width bins over [0, 1]: per bin the mean predicted probability (``confidence``),
-    the observed fraction of positives (``frequency``) and the ``count``. Empty bins have
-    ``count`` 0 and NaN means."""
+    the observed fraction of positives (``frequency``) and the ``count``, each ``(n_bins,)``.
+
+    The means of the non-empty bins are scikit-learn's ``calibration_curve``; this adds the
+    counts (which the expected calibration error weights by, and a plot shows) and keeps empty
+    bins, with ``count`` 0 and NaN means, so that bin ``k`` is always ``[k / n_bins, (k+1) / n_bins]``."""
+    from sklearn.calibration import calibration_curve
+
     n_bins = arguments.integer(n_bins, "n_bins", minimum=1)
     y, p = _probabilities(y_true, probability)
     if len(y) == 0:
         raise ValueError("no cases: a reliability curve needs at least one prediction")
-    index = np.minimum((p * n_bins).astype(int), n_bins - 1)
-    count = np.bincount(index, minlength=n_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        confidence = np.bincount(index, weights=p, minlength=n_bins) / count
-        frequency = np.bincount(index, weights=y, minlength=n_bins) / count
+    count = np.bincount(_bins(p, n_bins), minlength=n_bins)
+    confidence, frequency = np.full(n_bins, np.nan), np.full(n_bins, np.nan)
+    frequency[count > 0], confidence[count > 0] = calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
     return {"confidence": confidence, "frequency": frequency, "count": count}
 
 
-def expected_calibration_error(y_true: Any, probability: Any, n_bins: int = 10) -> float:
-    """ECE: the count-weighted mean gap between confidence and frequency over equal-width bins."""
-    curve = reliability_curve(y_true, probability, n_bins)
+def expected_calibration_error(y_true: Any, probability: Any, *, n_bins: int = 10) -> float:
+    """ECE: the count-weighted mean gap between confidence and frequency over equal-width bins
+    (scikit-learn has no ECE)."""
+    curve = reliability_curve(y_true, probability, n_bins=n_bins)
     used = curve["count"] > 0
     gaps = np.abs(curve["confidence"][used] - curve["frequency"][used])
     return float(np.sum(gaps * curve["count"][used]) / curve["count"].sum())
@@ -46,14 +57,16 @@ def expected_calibration_error(y_true: Any, probability: Any, n_bins: int = 10) 
 
 def brier_score(y_true: Any, probability: Any) -> float:
     """Mean squared difference between probability and outcome (0 is perfect; 0.25 is a coin
-    that always says 0.5)."""
+    that always says 0.5): scikit-learn's ``brier_score_loss`` with the checks above."""
+    from sklearn.metrics import brier_score_loss
+
     y, p = _probabilities(y_true, probability)
     if len(y) == 0:
         raise ValueError("no cases: the Brier score needs at least one prediction")
-    return float(np.mean((p - y) ** 2))
+    return float(brier_score_loss(y, p))
 
 
-def fit_temperature(logits: Any, y_true: Any) -> float:
+def fit_temperature(y_true: Any, logits: Any) -> float:
     """Temperature scaling: the ``T > 0`` minimising the cross-entropy of ``sigmoid(logits / T)``
     on held-out data (fit it on validation data, never on the test set). ``T > 1`` softens
     over-confident predictions; the ranking, hence the AUC, is unchanged."""

@@ -39,16 +39,20 @@ def check_binary(y_true: Any, y_score: Any | None = None) -> tuple[np.ndarray, n
 
 
 def confusion(y_true: Any, y_pred: Any) -> dict[str, int]:
-    """Counts ``{"tp", "fp", "tn", "fn"}`` of 0/1 predictions against 0/1 labels."""
+    """Counts ``{"tp", "fp", "tn", "fn"}`` of 0/1 predictions against 0/1 labels, from
+    scikit-learn's ``confusion_matrix`` (whose 2 × 2 layout, ``[[tn, fp], [fn, tp]]``, is easy to
+    misread) with the label checks of :func:`check_binary`."""
+    from sklearn.metrics import confusion_matrix
+
     y, _ = check_binary(y_true)
     p, _ = check_binary(y_pred)
     if len(p) != len(y):
         raise ValueError(f"{len(y)} labels but {len(p)} predictions")
-    return {"tp": int(((p == 1) & (y == 1)).sum()), "fp": int(((p == 1) & (y == 0)).sum()),
-            "tn": int(((p == 0) & (y == 0)).sum()), "fn": int(((p == 0) & (y == 1)).sum())}
+    tn, fp, fn, tp = (int(n) for n in confusion_matrix(y, p, labels=[0, 1]).ravel())
+    return {"tp": tp, "fp": fp, "tn": tn, "fn": fn}
 
 
-def binary_rates(y_true: Any, y_score: Any, threshold: float) -> dict[str, float]:
+def binary_rates(y_true: Any, y_score: Any, *, threshold: float) -> dict[str, float]:
     """Sensitivity, specificity, PPV, NPV and accuracy when ``score >= threshold`` is called positive."""
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) or np.isnan(threshold):
         raise ValueError(f"threshold must be a number (it may be infinite), got {threshold!r}")
@@ -92,11 +96,11 @@ def roc_auc(y_true: Any, y_score: Any) -> float:
     return float(roc_auc_score(y, s))
 
 
-def threshold_for_sensitivity(y_true: Any, y_score: Any, target: float) -> float:
+def threshold_for_sensitivity(y_true: Any, y_score: Any, *, target: float) -> float:
     """The highest threshold whose sensitivity reaches ``target`` in ``(0, 1]`` (a screening
     operating point): ``score >= threshold`` calls at least that fraction of positives positive.
 
-    >>> threshold_for_sensitivity([0, 1, 1, 1, 1], [0.1, 0.2, 0.6, 0.7, 0.9], 0.75)
+    >>> threshold_for_sensitivity([0, 1, 1, 1, 1], [0.1, 0.2, 0.6, 0.7, 0.9], target=0.75)
     0.6
     """
     target = arguments.number(target, "target sensitivity", low=0.0, high=1.0, low_open=True)
@@ -107,7 +111,7 @@ def threshold_for_sensitivity(y_true: Any, y_score: Any, target: float) -> float
     return float(positives[int(np.ceil(target * len(positives))) - 1])
 
 
-def threshold_for_specificity(y_true: Any, y_score: Any, target: float) -> float:
+def threshold_for_specificity(y_true: Any, y_score: Any, *, target: float) -> float:
     """The lowest threshold whose specificity reaches ``target`` in ``(0, 1]`` (a confirmation
     operating point): ``score >= threshold`` calls at least that fraction of negatives negative."""
     target = arguments.number(target, "target specificity", low=0.0, high=1.0, low_open=True)

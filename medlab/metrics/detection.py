@@ -3,8 +3,9 @@
 Boxes are ``(x_min, y_min, x_max, y_max)`` in pixels (torchvision's convention). A detection
 *hits* a true box when their IoU is at least ``iou_threshold``; each true box can be hit once,
 the detections taken from the highest score down (greedy, as COCO evaluates), so a second box on
-the same lesion is a false positive. Lists run over images: ``predictions[i]`` is
-``(boxes (D, 4), scores (D,))`` for image ``i`` and ``truths[i]`` its ``(M, 4)`` true boxes.
+the same lesion is a false positive. The truth comes first, as in scikit-learn: lists run over
+images, ``truths[i]`` holding image ``i``'s ``(M, 4)`` true boxes and ``predictions[i]`` its
+``(boxes (D, 4), scores (D,))``; options (``iou_threshold``, ``rates``) are keywords.
 
 Average precision follows the COCO definition (precision made monotone, read at 101 recall
 points), so it agrees with ``pycocotools`` and ``torchmetrics`` for a single class. FROC
@@ -62,9 +63,10 @@ def _scores(scores: Any) -> np.ndarray:
     return values
 
 
-def match_detections(boxes: Any, scores: Any, truth: Any, iou_threshold: float = 0.5) -> np.ndarray:
-    """For one image: a bool ``(D,)`` array, True where a detection hits a not-yet-hit true box,
-    in the order of ``boxes`` (detections are matched from the highest score down)."""
+def match_detections(truth: Any, boxes: Any, scores: Any, *, iou_threshold: float = 0.5) -> np.ndarray:
+    """For one image with true boxes ``truth`` ``(M, 4)``: a bool ``(D,)`` array, True where a
+    detection of ``boxes`` ``(D, 4)`` hits a not-yet-hit true box, in the order of ``boxes``
+    (detections are matched from the highest of ``scores`` ``(D,)`` down)."""
     iou_threshold = arguments.number(iou_threshold, "iou_threshold", low=0.0, high=1.0, low_open=True)
     boxes, truth = _boxes(boxes, "predicted"), _boxes(truth, "true")
     scores = _scores(scores)
@@ -83,9 +85,17 @@ def match_detections(boxes: Any, scores: Any, truth: Any, iou_threshold: float =
     return hits
 
 
-def _ranked(predictions: Sequence, truths: Sequence, iou_threshold: float) -> tuple[np.ndarray, np.ndarray, int]:
+def _is_prediction(item: Any) -> bool:
+    """Whether ``item`` looks like one image's ``(boxes, scores)`` pair rather than true boxes."""
+    return isinstance(item, (tuple, list)) and len(item) == 2 and np.ndim(item[1]) == 1 and np.ndim(item[0]) == 2
+
+
+def _ranked(truths: Sequence, predictions: Sequence, iou_threshold: float) -> tuple[np.ndarray, np.ndarray, int]:
     if len(predictions) != len(truths):
-        raise ValueError(f"{len(predictions)} images with predictions but {len(truths)} with truth")
+        raise ValueError(f"{len(truths)} images with truth but {len(predictions)} with predictions")
+    if truths and _is_prediction(truths[0]) and not _is_prediction(predictions[0]):
+        raise ValueError("the first argument looks like predictions and the second like true boxes: "
+                         "the truth comes first, e.g. average_precision(truths, predictions)")
     scores, hits = [], []
     for i, (prediction, truth) in enumerate(zip(predictions, truths)):
         try:
@@ -93,27 +103,27 @@ def _ranked(predictions: Sequence, truths: Sequence, iou_threshold: float) -> tu
         except (TypeError, ValueError):
             raise ValueError(f"predictions[{i}] must be a pair (boxes (D, 4), scores (D,)); "
                              f"got {type(prediction).__name__}") from None
-        hits.append(match_detections(boxes, image_scores, truth, iou_threshold))
+        hits.append(match_detections(truth, boxes, image_scores, iou_threshold=iou_threshold))
         scores.append(_scores(image_scores))
     scores, hits = np.concatenate(scores) if scores else np.zeros(0), np.concatenate(hits) if hits else np.zeros(0, bool)
     order = np.argsort(-scores, kind="mergesort")
     return scores[order], hits[order], int(sum(len(_boxes(t, "true")) for t in truths))
 
 
-def precision_recall(predictions: Sequence, truths: Sequence, iou_threshold: float = 0.5
+def precision_recall(truths: Sequence, predictions: Sequence, *, iou_threshold: float = 0.5
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(precision, recall, score_thresholds)``, one point per detection taken in score order."""
-    scores, hits, n_true = _ranked(predictions, truths, iou_threshold)
+    scores, hits, n_true = _ranked(truths, predictions, iou_threshold)
     if n_true == 0:
         raise ValueError("no true boxes in any image: recall is undefined")
     tp = np.cumsum(hits)
     return tp / np.arange(1, len(hits) + 1), tp / n_true, scores
 
 
-def average_precision(predictions: Sequence, truths: Sequence, iou_threshold: float = 0.5) -> float:
+def average_precision(truths: Sequence, predictions: Sequence, *, iou_threshold: float = 0.5) -> float:
     """COCO-style AP at one IoU threshold: monotone precision envelope read at recall
     0, 0.01, …, 1. 0 when nothing is detected."""
-    precision, recall, _ = precision_recall(predictions, truths, iou_threshold)
+    precision, recall, _ = precision_recall(truths, predictions, iou_threshold=iou_threshold)
     if len(precision) == 0:
         return 0.0
     envelope = np.maximum.accumulate(precision[::-1])[::-1]
@@ -121,18 +131,22 @@ def average_precision(predictions: Sequence, truths: Sequence, iou_threshold: fl
     return float(np.mean([envelope[i] if i < len(envelope) else 0.0 for i in index]))
 
 
-def average_precision_range(predictions: Sequence, truths: Sequence,
-                            thresholds: Sequence[float] = tuple(np.round(np.arange(0.5, 0.96, 0.05), 2))) -> float:
+COCO_IOU_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.5, 0.96, 0.05), 2))
+"""The IoU thresholds 0.5, 0.55, …, 0.95 over which COCO averages AP."""
+
+
+def average_precision_range(truths: Sequence, predictions: Sequence, *,
+                            iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS) -> float:
     """AP averaged over IoU thresholds 0.5, 0.55, …, 0.95 (COCO's headline "AP@[.5:.95]")."""
-    return float(np.mean([average_precision(predictions, truths, t) for t in thresholds]))
+    return float(np.mean([average_precision(truths, predictions, iou_threshold=t) for t in iou_thresholds]))
 
 
-def froc(predictions: Sequence, truths: Sequence, rates: Sequence[float] = FROC_RATES,
+def froc(truths: Sequence, predictions: Sequence, *, rates: Sequence[float] = FROC_RATES,
          iou_threshold: float = 0.5) -> np.ndarray:
     """Sensitivity at each number of false positives per image in ``rates``: the best
     sensitivity reached while the false positives per image stay at or below the rate."""
     rates = [arguments.number(rate, "rates", low=0.0) for rate in rates]
-    scores, hits, n_true = _ranked(predictions, truths, iou_threshold)
+    scores, hits, n_true = _ranked(truths, predictions, iou_threshold)
     if n_true == 0:
         raise ValueError("no true boxes in any image: sensitivity is undefined")
     n_images = len(truths)

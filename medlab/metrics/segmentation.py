@@ -1,8 +1,9 @@
 """Overlap and boundary metrics for binary masks, in physical units.
 
-Every function takes one predicted and one true mask of the same shape (2D ``(H, W)`` or 3D
-``(z, y, x)``, anything that converts to bool) and, for distances, the voxel ``spacing`` in mm
-(one value per axis; default 1). Distances come from MONAI's implementations; this module adds
+Every function takes the true mask first and the predicted mask second, as scikit-learn's
+metrics do, both of one shape (2D ``(H, W)`` or 3D ``(z, y, x)``, anything that converts to
+bool), and, for distances, the voxel ``spacing`` in mm by keyword (one value per axis, or one
+for all; default 1). Distances come from MONAI's implementations; this module adds
 the shape checks and the empty-mask rules, which are decided once here instead of returning NaN:
 
 =====================  ==================  =======================
@@ -14,8 +15,12 @@ one mask empty         0.0                 ``inf``
 
 >>> truth = np.zeros((8, 8), bool); truth[2:6, 2:6] = True
 >>> pred = np.zeros((8, 8), bool); pred[2:6, 3:7] = True
->>> round(dice(pred, truth), 3), round(iou(pred, truth), 3)
+>>> round(dice(truth, pred), 3), round(iou(truth, pred), 3)
 (0.75, 0.6)
+>>> hausdorff95(truth, pred, spacing=(0.5, 0.5))
+0.5
+
+Taught in lab 05 (sections 3 and 6); lab 07, section 7 shows the empty-mask rules.
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ from medlab import arguments
 Spacing = float | Sequence[float] | None
 
 
-def _pair(pred: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
+def _pair(truth: Any, pred: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validated boolean ``(truth, pred)`` of one shape."""
     if hasattr(pred, "detach"):
         pred = pred.detach().cpu().numpy()
     if hasattr(truth, "detach"):
@@ -41,13 +47,13 @@ def _pair(pred: Any, truth: Any) -> tuple[np.ndarray, np.ndarray]:
     if pred.dtype == object or truth.dtype == object:
         raise ValueError("masks must be arrays of 0/1 or bool, not of Python objects")
     if pred.shape != truth.shape:
-        raise ValueError(f"prediction and truth differ in shape: {pred.shape} vs {truth.shape}")
+        raise ValueError(f"truth and prediction differ in shape: {truth.shape} vs {pred.shape}")
     if pred.ndim not in (2, 3):
         raise ValueError(f"expected a 2D (H, W) or 3D (z, y, x) mask, got shape {pred.shape}")
-    for name, mask in (("prediction", pred), ("truth", truth)):
+    for name, mask in (("true", truth), ("predicted", pred)):
         if mask.dtype != bool and not np.isin(mask, (0, 1)).all():
             raise ValueError(f"the {name} mask must be binary (0/1 or bool); threshold probabilities first")
-    return pred.astype(bool), truth.astype(bool)
+    return truth.astype(bool), pred.astype(bool)
 
 
 def _spacing(spacing: Spacing, ndim: int) -> list[float]:
@@ -67,24 +73,25 @@ def _as_monai(mask: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(mask)[None, None]
 
 
-def dice(pred: Any, truth: Any) -> float:
-    """Dice similarity coefficient 2|P∩T| / (|P| + |T|), in [0, 1]."""
-    pred, truth = _pair(pred, truth)
+def dice(truth: Any, pred: Any) -> float:
+    """Dice similarity coefficient 2|T∩P| / (|T| + |P|), in [0, 1]."""
+    truth, pred = _pair(truth, pred)
     total = pred.sum() + truth.sum()
     return 1.0 if total == 0 else float(2 * (pred & truth).sum() / total)
 
 
-def iou(pred: Any, truth: Any) -> float:
-    """Intersection over union |P∩T| / |P∪T| (Jaccard index), in [0, 1]; IoU = Dice / (2 − Dice)."""
-    pred, truth = _pair(pred, truth)
+def iou(truth: Any, pred: Any) -> float:
+    """Intersection over union |T∩P| / |T∪P| (Jaccard index), in [0, 1]; IoU = Dice / (2 − Dice)."""
+    truth, pred = _pair(truth, pred)
     union = (pred | truth).sum()
     return 1.0 if union == 0 else float((pred & truth).sum() / union)
 
 
-def hausdorff95(pred: Any, truth: Any, spacing: Spacing = None) -> float:
+def hausdorff95(truth: Any, pred: Any, *, spacing: Spacing = None) -> float:
     """95th-percentile symmetric Hausdorff distance between the mask boundaries, in mm: the
     distance within which 95 % of each boundary lies from the other (robust to a few outliers)."""
-    pred, truth = _pair(pred, truth)
+    truth, pred = _pair(truth, pred)
+    spacing = _spacing(spacing, pred.ndim)
     if not pred.any() and not truth.any():
         return 0.0
     if not pred.any() or not truth.any():
@@ -94,15 +101,16 @@ def hausdorff95(pred: Any, truth: Any, spacing: Spacing = None) -> float:
     with warnings.catch_warnings():  # a deprecation inside MONAI, not about this call
         warnings.simplefilter("ignore", FutureWarning)
         value = compute_hausdorff_distance(_as_monai(pred), _as_monai(truth), include_background=True,
-                                           percentile=95, spacing=_spacing(spacing, pred.ndim))
+                                           percentile=95, spacing=spacing)
     return float(value.reshape(-1)[0])
 
 
-def surface_dice(pred: Any, truth: Any, tolerance_mm: float, spacing: Spacing = None) -> float:
+def surface_dice(truth: Any, pred: Any, *, tolerance_mm: float, spacing: Spacing = None) -> float:
     """Normalised surface Dice: the fraction of both boundaries lying within ``tolerance_mm`` of
     the other boundary, in [0, 1]. It rewards contours a reader would accept as drawn."""
     tolerance_mm = arguments.number(tolerance_mm, "tolerance_mm", low=0.0)
-    pred, truth = _pair(pred, truth)
+    truth, pred = _pair(truth, pred)
+    spacing = _spacing(spacing, pred.ndim)
     if not pred.any() and not truth.any():
         return 1.0
     if not pred.any() or not truth.any():
@@ -112,18 +120,18 @@ def surface_dice(pred: Any, truth: Any, tolerance_mm: float, spacing: Spacing = 
     with warnings.catch_warnings():  # a deprecation inside MONAI, not about this call
         warnings.simplefilter("ignore", FutureWarning)
         value = compute_surface_dice(_as_monai(pred), _as_monai(truth), class_thresholds=[float(tolerance_mm)],
-                                     include_background=True, spacing=_spacing(spacing, pred.ndim))
+                                     include_background=True, spacing=spacing)
     return float(value.reshape(-1)[0])
 
 
-def segmentation_scores(pred: Mapping[str, Any], truth: Mapping[str, Any], *, spacing: Spacing = None,
+def segmentation_scores(truth: Mapping[str, Any], pred: Mapping[str, Any], *, spacing: Spacing = None,
                         tolerance_mm: float = 2.0) -> dict[str, dict[str, float]]:
     """All four metrics per structure: ``{name: {"dice", "iou", "hd95_mm", "surface_dice"}}`` for
-    the structures named in both ``pred`` and ``truth`` (dicts of masks)."""
+    every structure of ``truth`` (a dict of true masks; ``pred`` must hold a mask for each)."""
     missing = set(truth) - set(pred)
     if missing:
         raise KeyError(f"no prediction for structure(s) {sorted(missing)}")
-    return {name: {"dice": dice(pred[name], truth[name]), "iou": iou(pred[name], truth[name]),
-                   "hd95_mm": hausdorff95(pred[name], truth[name], spacing),
-                   "surface_dice": surface_dice(pred[name], truth[name], tolerance_mm, spacing)}
+    return {name: {"dice": dice(truth[name], pred[name]), "iou": iou(truth[name], pred[name]),
+                   "hd95_mm": hausdorff95(truth[name], pred[name], spacing=spacing),
+                   "surface_dice": surface_dice(truth[name], pred[name], tolerance_mm=tolerance_mm, spacing=spacing)}
             for name in truth}
