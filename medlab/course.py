@@ -9,7 +9,8 @@ From the command line::
     python -m medlab.course strip notebooks/*.ipynb        # clear outputs before committing
 
 Executed copies go to ``build/executed/``, each lab's results to ``build/results/`` and the
-summary to ``build/report.md`` and ``build/report.json``.
+summary to ``build/report.md`` and ``build/report.json`` (``build`` is
+:func:`medlab.paths.build_dir`). ``strip`` does not import torch: it runs in a second.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from typing import Any
 
 import nbformat
 
-from medlab import report
-from medlab.runtime import PROFILES, check_profile
+from medlab import paths, report
+from medlab.profiles import PROFILES, check_profile
 
 KERNEL_NAME = "medlab"
 """Kernel that ``make`` registers for the project's virtual environment."""
@@ -127,8 +128,8 @@ def run_course(
     from tqdm.auto import tqdm
 
     build_dir = Path(build_dir)
-    os.environ.setdefault(report.RESULTS_ENV, str((build_dir / "results").resolve()))
-    results_folder = Path(os.environ[report.RESULTS_ENV])
+    os.environ.setdefault(paths.RESULTS_ENV, str((build_dir / "results").resolve()))
+    results_folder = Path(os.environ[paths.RESULTS_ENV])
     notebooks = find_notebooks(notebook_dir)
     if only:
         wanted = {Path(n).stem for n in only}
@@ -182,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="set any parameter, e.g. -p DATASET pneumoniamnist")
     run.add_argument("--notebook-dir", default="notebooks", type=Path)
-    run.add_argument("--build-dir", default="build", type=Path)
+    run.add_argument("--build-dir", default=None, type=Path, help="default: $MEDLAB_BUILD_DIR, else build/")
     run.add_argument("--quiet", action="store_true", help="do not print the report")
     sw = sub.add_parser("sweep", help="run labs under several seeds, CPU kernels and one thread")
     sw.add_argument("notebooks", nargs="*", help="lab names (default: all)")
@@ -194,10 +195,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sw.add_argument("--report-only", action="store_true", help="only summarise what earlier sweeps left")
     sw.add_argument("--resume", action="store_true", help="skip labs already run under a run since they last changed")
     sw.add_argument("--notebook-dir", default="notebooks", type=Path)
-    sw.add_argument("--build-dir", default="build", type=Path)
+    sw.add_argument("--build-dir", default=None, type=Path, help="default: $MEDLAB_BUILD_DIR, else build/")
     strip = sub.add_parser("strip", help="clear outputs and execution counts in place")
     strip.add_argument("paths", nargs="+", type=Path)
     args = parser.parse_args(argv)
+    if getattr(args, "build_dir", "") is None:
+        args.build_dir = paths.build_dir()
 
     if args.command == "strip":
         for path in args.paths:

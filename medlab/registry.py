@@ -6,7 +6,7 @@ checksum, its licence and how to cite it. ::
     from medlab.registry import fetch
     folder = fetch("task04_hippocampus")   # downloads once, checks, unpacks; later calls are instant
 
-Files go to ``$MEDLAB_DATA_DIR`` if set, else ``~/.cache/medlab`` (see :func:`data_dir`).
+Files go to :func:`medlab.paths.data_dir` (``$MEDLAB_DATA_DIR`` if set, else ``~/.cache/medlab``).
 Each download is written to a file of its own, ``<file>.<random>.part``, and only renamed to
 ``<file>`` once the size and checksum of the file as written match, so a file under its final
 name is always complete, even when two downloads of it run at once. Archives are unpacked by
@@ -38,16 +38,14 @@ from medlab.archives import (
     UnsafeArchiveError,
     extract,
 )
+from medlab.paths import data_dir as _data_dir  # the functions below take a ``data_dir`` argument
 
 __all__ = [
-    "ARCHIVE_SUFFIXES", "DATASETS", "DATA_ENV", "DIGEST_LENGTHS", "EXTRACTED_MARKER", "LAYOUTS",
+    "ARCHIVE_SUFFIXES", "DATASETS", "DIGEST_LENGTHS", "EXTRACTED_MARKER", "LAYOUTS",
     "ArchiveError", "ArchiveTooLargeError", "CorruptArchiveError", "DatasetInfo", "DownloadError",
-    "UnsafeArchiveError", "compute_checksum", "data_dir", "dataset_root", "download", "extract",
+    "UnsafeArchiveError", "compute_checksum", "dataset_root", "download", "extract",
     "fetch", "get_info", "parse_checksum",
 ]
-
-DATA_ENV = "MEDLAB_DATA_DIR"
-"""Environment variable naming the folder that receives downloaded datasets."""
 
 DIGEST_LENGTHS = {"md5": 32, "sha256": 64}
 """Checksum algorithms a :class:`DatasetInfo` may use, with their length in hex digits."""
@@ -255,24 +253,6 @@ DATASETS: dict[str, DatasetInfo] = {
     )
 }
 """The registered public datasets, keyed by :attr:`DatasetInfo.name`."""
-
-
-def data_dir(path: str | os.PathLike | None = None) -> Path:
-    """Folder that holds downloaded data: ``path`` if given, else ``$MEDLAB_DATA_DIR``, else
-    ``~/.cache/medlab``. The folder is not created here.
-
-    >>> data_dir("/tmp/medlab-data")
-    PosixPath('/tmp/medlab-data')
-    """
-    if path is not None:
-        return Path(path).expanduser()
-    env = os.environ.get(DATA_ENV)
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "medlab"
-
-
-_data_dir = data_dir  # the functions below take a ``data_dir`` argument that hides the name
 
 
 def get_info(name_or_info: str | DatasetInfo) -> DatasetInfo:

@@ -5,8 +5,8 @@ A lab ends with its claims (:func:`medlab.claims.claim`, asserted) and::
     record(session, val_accuracy=0.87, val_auc=0.93)
 
 (reported, not asserted), which writes ``<results dir>/<notebook>.json`` with the results, the
-claims and their thresholds. The results folder is ``$MEDLAB_RESULTS_DIR``
-if set, else ``build/results`` in the project (or in the working directory outside it).
+claims and their thresholds. The results folder is :func:`medlab.paths.results_dir`
+(``$MEDLAB_RESULTS_DIR`` if set, else ``build/results`` in the project).
 ``make course`` then turns the folder into ``build/report.json`` and ``build/report.md``.
 
 This module imports neither torch nor NumPy: it only needs the session's plain attributes.
@@ -22,28 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-RESULTS_ENV = "MEDLAB_RESULTS_DIR"
-"""Environment variable naming the folder that receives results files."""
-
-
-def project_root(start: Path | None = None) -> Path | None:
-    """The nearest folder at or above ``start`` (default: the working directory) that holds
-    both ``pyproject.toml`` and ``medlab/``; ``None`` outside a MedLab checkout."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "medlab").is_dir():
-            return folder
-    return None
-
-
-def results_dir() -> Path:
-    """Folder that receives results files (see the module docstring)."""
-    env = os.environ.get(RESULTS_ENV)
-    if env:
-        return Path(env)
-    root = project_root() or Path.cwd()
-    return root / "build" / "results"
-
+from medlab.paths import results_dir
 
 def _plain(name: str, value: Any) -> Any:
     """Turn a result into a JSON value, refusing what a report cannot show honestly."""

@@ -18,44 +18,15 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import numpy as np
 import torch
 
 import medlab
-
-PROFILES = ("smoke", "default", "full")
-"""Run profiles: ``smoke`` proves a lab runs (seconds); ``default`` reaches the learning outcome
-in a few minutes on a 2-core CPU; ``full`` trains longer on more data, for a GPU."""
+from medlab.profiles import PROFILES, T, check_profile, pick  # noqa: F401 (part of this module's API)
 
 THREADS_ENV = "MEDLAB_NUM_THREADS"
 """Environment variable that overrides the number of CPU threads torch uses."""
-
-T = TypeVar("T")
-
-
-def check_profile(profile: str) -> str:
-    """Return ``profile`` if it is one of :data:`PROFILES`, else raise a ``ValueError``.
-
-    >>> check_profile("smoke")
-    'smoke'
-    """
-    if profile not in PROFILES:
-        raise ValueError(
-            f"Unknown profile {profile!r}: use one of {', '.join(map(repr, PROFILES))} "
-            "(set PROFILE in the notebook's parameters cell, or `make course PROFILE=...`)."
-        )
-    return profile
-
-
-def pick(profile: str, *, smoke: T, default: T, full: T) -> T:
-    """Return the value that belongs to ``profile``.
-
-    >>> pick("default", smoke=20, default=400, full=4000)
-    400
-    """
-    return {"smoke": smoke, "default": default, "full": full}[check_profile(profile)]
 
 
 def seed_everything(seed: int, *, deterministic: bool = True) -> None:

@@ -290,18 +290,3 @@ def code_fingerprint(*objects: Any) -> str:
             raise ValueError(f"cannot read the source code of {obj!r}: {exc}") from None
         digest.update(source.encode("utf-8"))
     return digest.hexdigest()[:16]
-
-
-CHECKPOINT_ENV = "MEDLAB_CHECKPOINT_DIR"
-"""Environment variable naming the folder for checkpoints the labs make and share."""
-
-
-def checkpoint_dir() -> Path:
-    """``$MEDLAB_CHECKPOINT_DIR`` if set, else ``build/checkpoints`` in the project (or in the
-    working directory outside it)."""
-    from medlab.report import project_root
-
-    env = os.environ.get(CHECKPOINT_ENV)
-    if env:
-        return Path(env)
-    return (project_root() or Path.cwd()) / "build" / "checkpoints"

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from medlab import claims, report
+from medlab import claims, paths, report
 from medlab.claims import ClaimError, claim
 from medlab.runtime import setup
 
 
 @pytest.fixture
 def results_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv(report.RESULTS_ENV, str(tmp_path / "results"))
+    monkeypatch.setenv(paths.RESULTS_ENV, str(tmp_path / "results"))
     monkeypatch.delenv(claims.CLAIMS_ENV, raising=False)
     return tmp_path / "results"
 

@@ -12,7 +12,8 @@ import pytest
 from notebook_harness import replay
 
 from medlab.course import execute, find_notebooks
-from medlab.report import RESULTS_ENV, load_results
+from medlab.paths import RESULTS_ENV
+from medlab.report import load_results
 from medlab.standard import check_standard
 
 ROOT = Path(__file__).resolve().parents[1]

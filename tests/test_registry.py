@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from archive_helpers import GOOD, build_tar, files_tar, tar_entry
-from medlab import archives, registry
+from medlab import archives, paths, registry
 from medlab.registry import DatasetInfo, DownloadError, UnsafeArchiveError
 
 PAYLOAD = bytes(range(256)) * 40  # 10,240 bytes
@@ -111,20 +111,8 @@ def test_compute_checksum_matches_hashlib(source):
     assert registry.compute_checksum(source, algorithm="md5") == "md5:" + hashlib.md5(PAYLOAD).hexdigest()
 
 
-# --- data_dir -----------------------------------------------------------------------------
-
-
-def test_data_dir_prefers_argument_then_environment_then_home(tmp_path, monkeypatch):
-    monkeypatch.setenv(registry.DATA_ENV, str(tmp_path / "env"))
-    assert registry.data_dir(tmp_path / "explicit") == tmp_path / "explicit"
-    assert registry.data_dir() == tmp_path / "env"
-    monkeypatch.delenv(registry.DATA_ENV)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert registry.data_dir() == tmp_path / "home" / ".cache" / "medlab"
-
-
 def test_download_honours_medlab_data_dir(source, cache, monkeypatch):
-    monkeypatch.setenv(registry.DATA_ENV, str(cache))
+    monkeypatch.setenv(paths.DATA_ENV, str(cache))
     path = registry.download(make_info(source), progress=False)
     assert path == cache / "tiny.bin" and path.read_bytes() == PAYLOAD
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from medlab import report
+from medlab import paths, report
 from medlab.runtime import setup
 
 
@@ -17,7 +17,7 @@ def session():
 @pytest.fixture
 def results_dir(tmp_path, monkeypatch):
     folder = tmp_path / "results"
-    monkeypatch.setenv(report.RESULTS_ENV, str(folder))
+    monkeypatch.setenv(paths.RESULTS_ENV, str(folder))
     return folder
 
 
@@ -45,17 +45,6 @@ def test_record_refuses_values_a_report_cannot_show(session, results_dir, value,
 def test_record_needs_results(session, results_dir):
     with pytest.raises(ValueError, match="at least one named result"):
         report.record(session)
-
-
-def test_results_dir_defaults_to_the_project_build_folder(tmp_path, monkeypatch):
-    monkeypatch.delenv(report.RESULTS_ENV, raising=False)
-    (tmp_path / "medlab").mkdir()
-    (tmp_path / "pyproject.toml").write_text("")
-    (tmp_path / "notebooks").mkdir()
-    monkeypatch.chdir(tmp_path / "notebooks")
-    assert report.results_dir() == tmp_path.resolve() / "build" / "results"
-    monkeypatch.chdir(tmp_path.parent)
-    assert report.project_root() is None
 
 
 def test_load_and_write_report(session, results_dir, tmp_path):

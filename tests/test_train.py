@@ -118,16 +118,6 @@ def test_small_cnn_shapes_and_options():
         small_cnn(widths=())
 
 
-def test_checkpoint_dir_follows_the_environment(tmp_path, monkeypatch):
-    from medlab.train import checkpoint_dir
-
-    monkeypatch.setenv("MEDLAB_CHECKPOINT_DIR", str(tmp_path / "ck"))
-    assert checkpoint_dir() == tmp_path / "ck"
-    monkeypatch.delenv("MEDLAB_CHECKPOINT_DIR")
-    monkeypatch.chdir(tmp_path)
-    assert checkpoint_dir() == tmp_path / "build" / "checkpoints"
-
-
 def test_channels_last_is_only_used_for_2d_models():
     from medlab.train import channels_last_applies
 
