@@ -27,7 +27,7 @@ import numpy as np
 import scipy.ndimage as ndi
 
 from medlab import arguments
-from medlab.phantoms.acquisition import get_site
+from medlab.phantoms.acquisition import Site, get_site
 from medlab.phantoms.fields import grid, ridges, smooth_field
 
 LABELS = ("background", "soft_tissue", "fat", "lung", "heart", "aorta", "liver", "kidney", "bone", "lesion")
@@ -114,6 +114,32 @@ def ct_volume(
     patient_seed
         Anatomy seed: volumes that share it show the same patient.
     """
+    seed, shape, spacing, z_range, nodules, liver_lesions, patient_seed = _checked(
+        seed, shape, spacing, z_range, nodules, liver_lesions, patient_seed
+    )
+    rng = np.random.default_rng([seed, 23])
+    a = np.random.default_rng([seed if patient_seed is None else patient_seed, 29])
+    site_info = get_site(site)
+
+    labels, organs = _anatomy(a, shape, z_range)
+    image = _tissue_image(labels, organs)
+    _texture_and_vessels(rng, a, image, labels, organs["body"], organs["lung"])
+    lesions = _lesions(rng, image, labels, spacing, (("nodule", nodules, organs["lung"], (3.0, 9.0)),
+                                                    ("liver_lesion", liver_lesions, organs["liver"], (6.0, 15.0))))
+    image = _acquire(rng, image, site_info)
+    return CTVolume(image=image.astype(np.float32), labels=labels, spacing=tuple(map(float, spacing)),
+                    lesions=lesions, site=site)
+
+
+def _checked(
+    seed: int, shape: tuple[int, int, int], spacing: tuple[float, float, float], z_range: tuple[float, float],
+    nodules: int, liver_lesions: int, patient_seed: int | None,
+) -> tuple:
+    """The arguments of :func:`ct_volume`, checked in order and normalised.
+
+    Returns ``(seed, shape, spacing, z_range, nodules, liver_lesions, patient_seed)``:
+    ``shape`` in voxels and ``spacing`` in mm, both ``(z, y, x)``.
+    """
     seed = arguments.integer(seed, "seed", minimum=0)
     shape = arguments.shape(shape, "shape", ndim=3, axes="(z, y, x)")
     if math.prod(shape) > MAX_VOXELS:
@@ -127,31 +153,82 @@ def ct_volume(
     liver_lesions = arguments.integer(liver_lesions, "liver_lesions", minimum=0)
     if patient_seed is not None:
         patient_seed = arguments.integer(patient_seed, "patient_seed", minimum=0)
-    depth, height, width = shape
-    rng = np.random.default_rng([seed, 23])
-    a = np.random.default_rng([seed if patient_seed is None else patient_seed, 29])
-    site_info = get_site(site)
+    return seed, shape, spacing, z_range, nodules, liver_lesions, patient_seed
 
-    # Normalised height runs from -1 (apex) to 1 (kidneys); slice 0 is the inferior end.
+
+def _anatomy(
+    a: np.random.Generator, shape: tuple[int, int, int], z_range: tuple[float, float]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The patient's anatomy, drawn from ``a``: the ``(z, y, x)`` uint8 label map and organ masks.
+
+    Tissues are labelled from the outside in (body, lungs, heart and aorta, liver, kidneys,
+    abdominal fat, bones), each overwriting the earlier where they overlap. ``shape`` is in
+    voxels, ``z_range`` in normalised body height (see :func:`ct_volume`). The masks, all
+    ``(z, y, x)`` bool, are ``body``, ``lung`` and ``liver`` and, inside the body, the bone
+    that gets its own HU: ``cortex`` (cortical bone of the vertebrae), ``ribs`` and ``discs``.
+    """
+    z, y, x = _coordinates(shape, z_range)
+    labels = np.zeros(shape, dtype=np.uint8)
+    body, muscle, body_r2, fat = _body(a, z, y, x, labels)
+    lung, dome = _lungs(a, z, y, x, muscle, labels)
+    _heart_and_aorta(z, y, x, dome, muscle, labels)
+    liver = _liver(a, z, y, x, dome, muscle, lung, labels)
+    _kidneys(z, y, x, muscle, liver, labels)
+    _visceral_fat(a, z, dome, body_r2, fat, labels)
+    bones = _skeleton(z, y, x, dome, body, body_r2, fat, labels)
+    return labels, {"body": body, "lung": lung, "liver": liver, **bones}
+
+
+def _coordinates(
+    shape: tuple[int, int, int], z_range: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normalised voxel coordinates ``z`` ``(depth, 1, 1)``, ``y`` ``(1, height, 1)`` and ``x``
+    ``(1, 1, width)``, float32, broadcasting to ``shape``.
+
+    ``z`` is the body height, from ``z_range[1]`` at slice 0 (the inferior end) to
+    ``z_range[0]`` (``-1`` the lung apex, ``1`` the lower kidneys); ``y`` (anterior to
+    posterior) and ``x`` (the patient's right to left) run over ``[-1, 1]`` across the field
+    of view. All anatomy is drawn in these units, independent of the spacing in mm.
+    """
+    depth, height, width = shape
     z = np.linspace(z_range[1], z_range[0], depth, dtype=np.float32)[:, None, None]
     y = grid(height)[None, :, None]
     x = grid(width)[None, None, :]
+    return z, y, x
 
-    # Body outline and subcutaneous fat; the body widens from the chest to the abdomen.
+
+def _body(
+    a: np.random.Generator, z: np.ndarray, y: np.ndarray, x: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.float32]:
+    """Body outline and subcutaneous fat, labelled ``fat`` and ``soft_tissue`` in ``labels``.
+
+    The body, an elliptic cylinder, widens from the chest to the abdomen. Returns the
+    ``(z, y, x)`` bool masks ``body`` (inside the skin) and ``muscle`` (inside the fat layer),
+    the body's normalised elliptic radius² ``body_r2`` ``(z, y, x)`` float32 (1 at the skin)
+    and the fat layer's thickness ``fat``, a fraction of that radius.
+    """
     body_rx = np.float32(a.uniform(0.78, 0.9)) + 0.03 * z
     body_ry = np.float32(a.uniform(0.52, 0.62)) + 0.02 * z
     fat = np.float32(a.uniform(0.05, 0.12))
     body_r2 = ((x / body_rx) ** 2 + ((y - 0.05) / body_ry) ** 2)
     body = body_r2 < 1.0
     muscle = body_r2 < (1.0 - fat) ** 2
-
-    labels = np.zeros(shape, dtype=np.uint8)
     labels[body] = LABELS.index("fat")
     labels[muscle] = LABELS.index("soft_tissue")
+    return body, muscle, body_r2, fat
 
-    # Lungs: upper part of the volume, domes of the diaphragm below, apices tapering above.
+
+def _lungs(
+    a: np.random.Generator, z: np.ndarray, y: np.ndarray, x: np.ndarray, muscle: np.ndarray, labels: np.ndarray
+) -> tuple[np.ndarray, np.float32]:
+    """Both lungs, a ``(z, y, x)`` bool mask labelled ``lung``, and the diaphragm's height ``dome``.
+
+    The lungs fill the chest inside the muscle layer, above the domes of the diaphragm
+    (``dome`` in normalised body height, the left dome a little lower), their apices
+    tapering towards ``z = -1``.
+    """
     dome = np.float32(a.uniform(-0.05, 0.1))
-    lung = np.zeros(shape, dtype=bool)
+    lung = np.zeros(labels.shape, dtype=bool)
     for side in (-1.0, 1.0):
         cx = side * np.float32(a.uniform(0.36, 0.42))
         taper = np.clip((z + 1.05) / 0.35, 0.0, 1.0) ** 0.5
@@ -159,26 +236,68 @@ def ct_volume(
         dome_z = dome + side * 0.06 + 0.8 * ((x - cx) ** 2 + y ** 2)
         lung |= (r2 < 1.0) & (z < dome_z) & muscle
     labels[lung] = LABELS.index("lung")
+    return lung, dome
 
+
+def _heart_and_aorta(
+    z: np.ndarray, y: np.ndarray, x: np.ndarray, dome: np.float32, muscle: np.ndarray, labels: np.ndarray
+) -> None:
+    """Label the heart (an ellipsoid resting on the diaphragm at height ``dome``) and the
+    descending aorta (a vertical tube in front of the spine) in the ``(z, y, x)`` ``labels``."""
     heart_c = (dome - 0.25, -0.12, 0.1)
     heart = _ellipsoid(z, y, x, heart_c, (0.28, 0.26, 0.24)) < 1.0
     labels[heart & muscle] = LABELS.index("heart")
     aorta = (((y - 0.22) / 0.065) ** 2 + ((x - 0.1) / 0.065) ** 2 < 1.0) & (z > -0.8) & muscle
     labels[aorta] = LABELS.index("aorta")
 
+
+def _liver(
+    a: np.random.Generator, z: np.ndarray, y: np.ndarray, x: np.ndarray, dome: np.float32,
+    muscle: np.ndarray, lung: np.ndarray, labels: np.ndarray,
+) -> np.ndarray:
+    """The liver, a ``(z, y, x)`` bool mask labelled ``liver``: an ellipsoid on the patient's
+    right, under the right dome of the diaphragm (height ``dome``), outside the lungs."""
     liver_c = (np.float32(a.uniform(0.3, 0.45)), np.float32(a.uniform(-0.05, 0.05)), -0.33)
     liver = (_ellipsoid(z, y, x, liver_c, (0.5, 0.42, 0.42)) < 1.0) & (z > dome - 0.1 + 0.8 * (x + 0.35) ** 2) & muscle & ~lung
     labels[liver] = LABELS.index("liver")
-    kidneys = np.zeros(shape, dtype=bool)
+    return liver
+
+
+def _kidneys(
+    z: np.ndarray, y: np.ndarray, x: np.ndarray, muscle: np.ndarray, liver: np.ndarray, labels: np.ndarray
+) -> None:
+    """Label both kidneys (posterior ellipsoids at the inferior end) in the ``(z, y, x)``
+    ``labels``, where the liver is not."""
+    kidneys = np.zeros(labels.shape, dtype=bool)
     for side in (-1.0, 1.0):
         kidneys |= _ellipsoid(z, y, x, (0.72 + 0.04 * side, 0.3, side * 0.36), (0.22, 0.16, 0.11)) < 1.0
     labels[kidneys & muscle & ~liver] = LABELS.index("kidney")
-    # Fat between the abdominal organs: irregular, so no single threshold isolates an organ.
-    visceral = smooth_field(a, shape, batch=1, knots=26)[0] > 0.9
+
+
+def _visceral_fat(
+    a: np.random.Generator, z: np.ndarray, dome: np.float32, body_r2: np.ndarray, fat: np.float32, labels: np.ndarray
+) -> None:
+    """Relabel irregular patches of soft tissue below the diaphragm ``fat`` in ``labels``.
+
+    The fat between the abdominal organs is irregular, so no single threshold isolates an
+    organ. ``body_r2`` and ``fat`` describe the body outline (see :func:`_body`).
+    """
+    visceral = smooth_field(a, labels.shape, batch=1, knots=26)[0] > 0.9
     labels[visceral & (labels == LABELS.index("soft_tissue")) & (z > dome + 0.15)
            & (body_r2 < (1.0 - fat - 0.08) ** 2)] = LABELS.index("fat")
 
-    # Spine: vertebral bodies separated by discs, behind them the spinal canal; ribs in the chest.
+
+def _skeleton(
+    z: np.ndarray, y: np.ndarray, x: np.ndarray, dome: np.float32,
+    body: np.ndarray, body_r2: np.ndarray, fat: np.float32, labels: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Spine and ribs, labelled ``bone`` in ``labels`` (the spinal canal ``soft_tissue``).
+
+    Vertebral bodies are separated by discs, the spinal canal lies behind them, ribs run
+    round the chest under the fat layer, above the diaphragm. Returns the ``(z, y, x)`` bool
+    masks inside the body that get their own HU: ``cortex`` (cortical bone of the
+    vertebrae), ``ribs`` and ``discs``.
+    """
     disc_period = 0.17
     disc = (0.5 + 0.5 * np.cos(2 * np.pi * z / disc_period)) > 0.85
     vertebra_r2 = ((y - 0.38) / 0.11) ** 2 + (x / 0.1) ** 2
@@ -192,47 +311,91 @@ def ct_volume(
     bone = vertebra | ribs
     labels[bone & body] = LABELS.index("bone")
     labels[canal & body & (z > -1.0)] = LABELS.index("soft_tissue")
+    return {"cortex": cortex & body, "ribs": ribs & body, "discs": disc & (vertebra_r2 < 1.0) & body}
 
-    # Intensities: tissue means, gentle organ texture, lung vessels.
+
+def _tissue_image(labels: np.ndarray, organs: dict[str, np.ndarray]) -> np.ndarray:
+    """``(z, y, x)`` float32 image holding each tissue's mean attenuation (HU), with the
+    ``cortex``, ``ribs`` and ``discs`` of ``organs`` (see :func:`_anatomy`) at their own."""
     lut = np.array([HU["background"], HU["soft_tissue"], HU["fat"], HU["lung"], HU["heart"], HU["aorta"],
                     HU["liver"], HU["kidney"], HU["cancellous_bone"], HU["nodule"]], dtype=np.float32)
     image = lut[labels]
-    image[cortex & body] = HU["cortical_bone"]
-    image[ribs & body] = HU["cortical_bone"] * 0.8
-    image[disc & (vertebra_r2 < 1.0) & body] = 80.0
-    texture = smooth_field(rng, shape, batch=1, knots=10)[0]
+    image[organs["cortex"]] = HU["cortical_bone"]
+    image[organs["ribs"]] = HU["cortical_bone"] * 0.8
+    image[organs["discs"]] = 80.0
+    return image
+
+
+def _texture_and_vessels(
+    rng: np.random.Generator, a: np.random.Generator, image: np.ndarray, labels: np.ndarray,
+    body: np.ndarray, lung: np.ndarray,
+) -> None:
+    """Add a gentle texture (drawn from ``rng``; standard deviation 25 HU in the lungs, 8 HU
+    elsewhere in the body) and the patient's bright, branching lung vessels (from ``a``, up
+    to about +670 HU) to the ``(z, y, x)`` ``image`` (HU) in place."""
+    texture = smooth_field(rng, labels.shape, batch=1, knots=10)[0]
     image += np.where(labels == LABELS.index("lung"), 25.0, 8.0) * texture * body
-    vessel_field = smooth_field(a, shape, batch=1, knots=22)[0]
+    vessel_field = smooth_field(a, labels.shape, batch=1, knots=22)[0]
     vessels = ridges(vessel_field, 0.09) * lung
     image += vessels * (HU["soft_tissue"] - HU["lung"]) * 0.75
 
-    # Lesions: solid nodules in the lungs, hypodense lesions in the liver.
-    lesions = []
+
+def _lesion_centres(organ: np.ndarray, count: int) -> np.ndarray:
+    """``(n, 3)`` voxel indices ``(z, y, x)`` where a lesion centre may lie inside ``organ``.
+
+    The organ is eroded by two voxels, in-plane only for thin stacks (fewer than 5 slices).
+    """
+    depth = organ.shape[0]
+    structure = ndi.generate_binary_structure(3, 1) if depth >= 5 else np.pad(np.ones((1, 3, 3), bool), ((1, 1), (0, 0), (0, 0)))
+    return np.argwhere(ndi.binary_erosion(organ, structure=structure, iterations=2)) if count else np.empty((0, 3))
+
+
+def _ball(
+    c: np.ndarray, r_vox: np.ndarray, shape: tuple[int, int, int]
+) -> tuple[tuple[slice, ...], np.ndarray]:
+    """The ellipsoid of centre ``c`` and radii ``r_vox`` (voxels, ``(z, y, x)``) in a volume of
+    ``shape``: the slices of its bounding box, and the bool mask of the voxels inside it
+    shaped like that box."""
     zz, yy, xx = (np.arange(n, dtype=np.float32) for n in shape)
-    for kind, count, organ, (lo, hi) in (("nodule", nodules, lung, (3.0, 9.0)),
-                                          ("liver_lesion", liver_lesions, liver, (6.0, 15.0))):
-        # lesion centres lie inside the organ; thin stacks (single slices) are eroded in-plane only
-        structure = ndi.generate_binary_structure(3, 1) if depth >= 5 else np.pad(np.ones((1, 3, 3), bool), ((1, 1), (0, 0), (0, 0)))
-        candidates = np.argwhere(ndi.binary_erosion(organ, structure=structure, iterations=2)) if count else np.empty((0, 3))
+    sl = tuple(slice(max(int(ci - ri) - 1, 0), min(int(ci + ri) + 2, n))
+               for ci, ri, n in zip(c, r_vox, shape))
+    d2 = (((zz[sl[0]] - c[0]) / r_vox[0])[:, None, None] ** 2
+          + ((yy[sl[1]] - c[1]) / r_vox[1])[None, :, None] ** 2
+          + ((xx[sl[2]] - c[2]) / r_vox[2])[None, None, :] ** 2)
+    return sl, d2 < 1.0
+
+
+def _lesions(
+    rng: np.random.Generator, image: np.ndarray, labels: np.ndarray, spacing: tuple[float, float, float],
+    kinds: tuple[tuple[str, int, np.ndarray, tuple[float, float]], ...],
+) -> list[dict]:
+    """Place lesions, labelled ``lesion`` in ``labels`` and painted into ``image`` (HU) in place.
+
+    ``kinds`` holds ``(kind, count, organ mask, (smallest, largest) radius in mm)``: solid
+    nodules in the lungs, hypodense lesions in the liver. Each lesion is an ellipsoid of
+    one radius in mm (``spacing`` ``(z, y, x)`` in mm) at ``HU[kind]`` plus a normal offset
+    (standard deviation 8 HU). Returns one dict per lesion (``kind``, ``center`` ``(z, y, x)`` in voxels, ``radius_mm``).
+    """
+    lesions = []
+    for kind, count, organ, (lo, hi) in kinds:
+        candidates = _lesion_centres(organ, count)
         for _ in range(count if len(candidates) else 0):
             c = candidates[rng.integers(len(candidates))].astype(np.float32)
             radius = float(rng.uniform(lo, hi))
-            r_vox = radius / np.asarray(spacing, dtype=np.float32)
-            sl = tuple(slice(max(int(ci - ri) - 1, 0), min(int(ci + ri) + 2, n))
-                       for ci, ri, n in zip(c, r_vox, shape))
-            d2 = (((zz[sl[0]] - c[0]) / r_vox[0])[:, None, None] ** 2
-                  + ((yy[sl[1]] - c[1]) / r_vox[1])[None, :, None] ** 2
-                  + ((xx[sl[2]] - c[2]) / r_vox[2])[None, None, :] ** 2)
-            inside = d2 < 1.0
+            sl, inside = _ball(c, radius / np.asarray(spacing, dtype=np.float32), labels.shape)
             if not inside.any():
                 continue
             labels[sl][inside] = LABELS.index("lesion")
             image[sl][inside] = HU[kind] + float(rng.normal(0, 8))
             lesions.append({"kind": kind, "center": tuple(float(v) for v in c), "radius_mm": radius})
+    return lesions
 
-    # Acquisition: the site's in-plane blur (reconstruction kernel, point-spread) and correlated noise.
+
+def _acquire(rng: np.random.Generator, image: np.ndarray, site_info: Site) -> np.ndarray:
+    """The ``(z, y, x)`` ``image`` (HU) as the site acquires it: in-plane blur (reconstruction
+    kernel, point-spread; ``site_info.blur`` in pixels) and in-plane correlated noise of
+    standard deviation ``site_info.ct_noise_hu`` in HU."""
     image = ndi.gaussian_filter(image, sigma=(0.0, site_info.blur, site_info.blur))
-    noise = ndi.gaussian_filter(rng.standard_normal(shape).astype(np.float32), sigma=(0.0, 0.7, 0.7))
+    noise = ndi.gaussian_filter(rng.standard_normal(image.shape).astype(np.float32), sigma=(0.0, 0.7, 0.7))
     image += noise * (site_info.ct_noise_hu / 0.4)  # a 0.7-pixel blur leaves ~0.4 of the noise std
-    return CTVolume(image=image.astype(np.float32), labels=labels, spacing=tuple(map(float, spacing)),
-                    lesions=lesions, site=site)
+    return image
