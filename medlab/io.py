@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import nibabel as nib
 import numpy as np
 
 from medlab.errors import reason
 
-if TYPE_CHECKING:
-    from medlab.dicom import Series
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 """``RAS = LPS_TO_RAS @ LPS`` for affines and points; the matrix is its own inverse."""
@@ -198,10 +196,3 @@ def _check_header(image: Any, path: Path) -> None:
             f"{size:,}-byte file cannot hold (or which exceeds {MAX_VOXELS:,} voxels); the file is "
             "truncated or its header is damaged."
         )
-
-
-def series_to_nifti(series: Series, path: str | os.PathLike) -> Path:
-    """Write a :class:`medlab.dicom.Series` as NIfTI with its spacing, origin and direction."""
-    return save_nifti(
-        series.volume, series.spacing, path, origin=series.origin, direction=series.direction
-    )

@@ -26,14 +26,6 @@ WINDOWS: dict[str, tuple[float, float]] = {
 """Common presets as ``name: (center, width)`` in Hounsfield units."""
 
 
-def window_preset(name: str) -> tuple[float, float]:
-    """``(center, width)`` of a named preset, with a clear error for an unknown name."""
-    try:
-        return WINDOWS[name]
-    except KeyError:
-        raise ValueError(f"unknown window {name!r}: use one of {', '.join(WINDOWS)}") from None
-
-
 def window(hu: Any, center: float, width: float) -> np.ndarray:
     """Map Hounsfield units to [0, 1] with window ``center`` and ``width`` (both in HU).
 

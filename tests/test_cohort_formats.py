@@ -63,7 +63,8 @@ def test_decathlon_layout(tmp_path):
 
 def test_dicom_study_folders(tmp_path):
     records = phantoms.make_cohort(2, seed=4, images_per_patient=(1, 1))
-    volumes = [phantoms.render_ct(r, shape=(6, 32, 32), spacing=(5.0, 5.0, 5.0)) for r in records]
+    volumes = [phantoms.ct_volume(seed=r.image_seed, patient_seed=r.patient_seed, site=r.site, shape=(6, 32, 32),
+                                  spacing=(5.0, 5.0, 5.0)) for r in records]
     for r, v in zip(records, volumes):
         dicom.write_ct_series(v.image, v.spacing, tmp_path / r.patient_id / "CT", patient={"PatientID": r.patient_id})
     folders = realdata.dicom_series_folders(tmp_path)

@@ -16,14 +16,13 @@ True
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from medlab import arguments
 from medlab.phantoms.acquisition import SITES, get_site
-from medlab.phantoms.ct import CTVolume, ct_volume
 from medlab.phantoms.radiograph import RadiographBatch, chest_radiographs
 
 SITE_RISK = {"A": 0.0, "B": 0.2, "C": 0.9}
@@ -139,12 +138,6 @@ def make_cohort(
     return records
 
 
-def cohort_table(records: Sequence[Record]) -> dict[str, list]:
-    """The cohort as columns (``{"image_id": [...], "age": [...], ...}``), e.g. for pandas."""
-    rows = [asdict(r) for r in records]
-    return {key: [row[key] for row in rows] for key in rows[0]} if rows else {}
-
-
 def render_radiographs(records: Sequence[Record], *, size: int = 128, seed: int = 0) -> RadiographBatch:
     """Chest radiographs of ``records``, in order; same records and seed, same pixels."""
     if not records:
@@ -156,11 +149,4 @@ def render_radiographs(records: Sequence[Record], *, size: int = 128, seed: int 
     )
 
 
-def render_ct(record: Record, **kwargs) -> CTVolume:
-    """A CT volume for one record (its patient's anatomy and site); ``kwargs`` go to
-    :func:`~medlab.phantoms.ct.ct_volume` (shape, spacing, z_range, lesion counts)."""
-    kwargs.setdefault("nodules", record.n_nodules)
-    return ct_volume(seed=record.image_seed, patient_seed=record.patient_seed, site=record.site, **kwargs)
-
-
-__all__ = ["SITES", "SITE_RISK", "Record", "make_cohort", "cohort_table", "render_radiographs", "render_ct"]
+__all__ = ["SITES", "SITE_RISK", "Record", "make_cohort", "render_radiographs"]
