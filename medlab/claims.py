@@ -127,6 +127,8 @@ def claim(
     a finite number. Bounds are inclusive. ``why`` says in words what the claim shows and is
     part of the failure message. Outside the ``smoke`` profile a value outside the bounds raises
     :class:`ClaimError` (or, with ``$MEDLAB_CLAIMS=defer``, is raised later by ``record``).
+
+    Taught in lab 00 (Learning outcomes).
     """
     from medlab.report import write_results  # report imports nothing from here
 

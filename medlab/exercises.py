@@ -39,6 +39,8 @@ def check(ok: bool, *, success: str, hint: str) -> None:
 
     >>> check(2 + 2 == 4, success="arithmetic works", hint="check the sum")
     ✔ arithmetic works
+
+    Taught in lab 00 (How to use this workbook).
     """
     if not ok:
         raise ExerciseError(f"Not yet. {hint}")
@@ -61,6 +63,8 @@ def check_close(
 
     >>> check_close([0.5, 1.0], np.array([0.5, 1.0]), name="answer")
     ✔ answer is correct
+
+    Taught in lab 00 (How to use this workbook).
     """
     tail = f" Hint: {hint}" if hint else ""
     if _missing(actual):
@@ -85,6 +89,8 @@ def check_between(value: Any, low: float, high: float, *, name: str, hint: str =
 
     >>> check_between(0.93, 0.9, 1.0, name="sensitivity")
     ✔ sensitivity = 0.93 is within [0.9, 1]
+
+    Taught in lab 00 (How to use this workbook).
     """
     tail = f" Hint: {hint}" if hint else ""
     if _missing(value):

@@ -37,6 +37,8 @@ def first_order(image: np.ndarray, mask: np.ndarray, *, bins: int = 32) -> dict[
     >>> f = first_order(np.arange(16.0).reshape(4, 4), np.ones((4, 4), bool))
     >>> f["mean"], f["p50"]
     (7.5, 7.5)
+
+    Taught in lab 02, section 2 (Features of a region).
     """
     mask = _checked(image, mask)
     v = np.asarray(image, dtype=np.float64)[mask]
@@ -60,6 +62,8 @@ def glcm_features(image: np.ndarray, mask: np.ndarray, *, levels: int = 32, dist
     region's own minimum and maximum); pairs involving a pixel outside the mask are discarded.
     The co-occurrence matrix is symmetric, averaged over four directions and the ``distances``
     (pixels). Returns contrast, dissimilarity, homogeneity, energy and correlation.
+
+    Taught in lab 02, section 2 (Features of a region).
     """
     mask = _checked(image, mask)
     values = np.asarray(image, dtype=np.float64)
@@ -105,6 +109,8 @@ def fourier_descriptors(mask: np.ndarray, *, n: int = 8) -> np.ndarray:
     The outline is the longest contour of ``mask`` as complex numbers ``x + iy``; dropping
     coefficient 0 removes position, dividing by coefficient 1 removes size, and taking
     magnitudes removes rotation and the starting point.
+
+    Taught in lab 02, section 2 (Features of a region).
     """
     mask = _checked(None, mask)
     contours = find_contours(np.pad(mask, 1).astype(float), 0.5)
@@ -121,7 +127,10 @@ def fourier_descriptors(mask: np.ndarray, *, n: int = 8) -> np.ndarray:
 
 def region_features(image: np.ndarray, masks: Mapping[str, np.ndarray], *, n_fourier: int = 6,
                     value_range: tuple[float, float] | None = None) -> dict[str, float]:
-    """All of the above for each named region, flattened into ``{"<region>_<feature>": value}``."""
+    """All of the above for each named region, flattened into ``{"<region>_<feature>": value}``.
+
+    Taught in lab 02, section 2 (Features of a region).
+    """
     row: dict[str, float] = {}
     for name, mask in masks.items():
         for group in (first_order(image, mask), glcm_features(image, mask, value_range=value_range),

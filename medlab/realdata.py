@@ -70,6 +70,8 @@ def load_medmnist(path: str | os.PathLike, split: str) -> tuple[np.ndarray, np.n
     ...     images, labels = load_medmnist(f, "val")
     >>> images.shape, labels.shape, labels.dtype
     ((2, 28, 28), (2,), dtype('int64'))
+
+    Taught in lab 04, section 1 (The target task, with few labels).
     """
     path = Path(path)
     if split not in MEDMNIST_SPLITS:

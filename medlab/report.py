@@ -90,6 +90,8 @@ def record(session: Any, *, quiet: bool = False, **results: Any) -> Path:
     Returns the path written. Prints one line naming what was recorded (the run time is
     printed as ``run time <s> s``) and one per claim. With ``$MEDLAB_CLAIMS=defer``, raises
     :class:`medlab.claims.ClaimError` after writing if a checked claim failed.
+
+    Taught in lab 00 (How to use this workbook).
     """
     from medlab.claims import ClaimError, deferred, describe, failed_claims, failure_message
 

@@ -215,6 +215,8 @@ def setup(
         CPU threads for torch; ``None`` means ``$MEDLAB_NUM_THREADS`` or all available cores.
     quiet
         Do not print the environment summary.
+
+    Taught in lab 00, section 1 (Your session).
     """
     check_profile(profile)
     seed_everything(seed)

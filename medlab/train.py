@@ -135,7 +135,10 @@ def _run(model, loader, device, *, amp=False, loss_fn=None):
 def predict(model: torch.nn.Module, loader: Iterable, device: torch.device, *, amp: bool = False
             ) -> tuple[np.ndarray, np.ndarray]:
     """Model outputs and targets over ``loader``, as NumPy arrays (outputs squeezed to ``(N,)``
-    for single-output models)."""
+    for single-output models).
+
+    Taught in lab 03, section 3 (The training loop).
+    """
     outputs, targets, _ = _run(model, loader, device, amp=amp)
     if outputs.ndim == 2 and outputs.shape[1] == 1:
         outputs = outputs[:, 0]
@@ -188,6 +191,8 @@ def fit(
     training stops after that many epochs without improvement (early stopping), and with
     ``restore_best`` the model ends with the best epoch's weights. ``amp="auto"`` uses mixed
     precision on CUDA only. ``scheduler.step()`` runs once per epoch.
+
+    Taught in lab 03, section 3 (The training loop).
     """
     from tqdm.auto import tqdm
 
@@ -231,7 +236,10 @@ def fit(
 
 
 def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, **extra: Any) -> Path:
-    """Write ``model``'s weights (and plain ``extra`` values) to ``path`` atomically."""
+    """Write ``model``'s weights (and plain ``extra`` values) to ``path`` atomically.
+
+    Taught in lab 04, section 2 (Where pretrained weights come from — offline).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -247,7 +255,10 @@ def save_checkpoint(model: torch.nn.Module, path: str | os.PathLike, **extra: An
 
 def load_checkpoint(model: torch.nn.Module, path: str | os.PathLike, *, map_location: Any = "cpu") -> dict[str, Any]:
     """Load weights written by :func:`save_checkpoint` into ``model`` (tensors and plain values
-    only: ``weights_only=True``); return the extra values."""
+    only: ``weights_only=True``); return the extra values.
+
+    Taught in lab 04, section 2 (Where pretrained weights come from — offline).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
@@ -279,6 +290,8 @@ def code_fingerprint(*objects: Any) -> str:
 
     >>> code_fingerprint(code_fingerprint) == code_fingerprint(code_fingerprint)
     True
+
+    Taught in lab 04, section 2 (Where pretrained weights come from — offline).
     """
     if not objects:
         raise ValueError("code_fingerprint() needs at least one function, class or module")

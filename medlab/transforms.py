@@ -53,6 +53,8 @@ def resample(
     >>> out, new = resample(np.zeros((1, 10, 20)), (2.0, 1.0), (1.0, 1.0))
     >>> out.shape, new
     ((1, 20, 20), (1.0, 1.0))
+
+    Taught in lab 01, section 4 (Orientation and resampling to a common spacing).
     """
     from monai.data import MetaTensor
     from monai.transforms import Spacing
@@ -86,6 +88,8 @@ def tile(image: Any, *, size: int = 512, overlap: float = 0.25) -> tuple[torch.T
     ``overlap`` is the fraction of a tile shared with its neighbour. Tiles that run past the
     border are padded with zeros. Returns ``tiles`` ``(N, C, size, size)`` and ``origins``
     ``(N, 2)``: each tile's top-left pixel (row, column) in the image.
+
+    Taught in lab 01, section 8 (Tiling a large image into overlapping windows).
     """
     from monai.transforms import GridPatch
 
@@ -107,6 +111,8 @@ def stitch(tiles: Any, origins: np.ndarray, shape: Sequence[int]) -> torch.Tenso
     ``(C, H, W)``, averaging where tiles overlap (MONAI's ``AvgMerger``).
 
     The inverse of :func:`tile`; for model outputs, averaging overlaps blends the seams.
+
+    Taught in lab 01, section 8 (Tiling a large image into overlapping windows).
     """
     from monai.inferers import AvgMerger
 

@@ -43,7 +43,10 @@ def show_images(
     size: float = 1.6,
 ) -> plt.Figure:
     """A grid of grayscale images, one shared intensity scale (``vmin``/``vmax``, default:
-    the stack's range), so brightness compares across panels."""
+    the stack's range), so brightness compares across panels.
+
+    Taught in lab 00, section 2 (A toy imaging task: is there a lesion in this patch?).
+    """
     stack = _as_grayscale_stack(images)
     n = len(stack)
     if titles is not None and len(titles) != n:
@@ -72,7 +75,10 @@ def plot_curves(
     logy: bool = False,
     ax: plt.Axes | None = None,
 ) -> plt.Axes:
-    """One line per named curve (e.g. ``{"train": [...], "val": [...]}``) against its index."""
+    """One line per named curve (e.g. ``{"train": [...], "val": [...]}``) against its index.
+
+    Taught in lab 00, section 3 (Logistic regression by hand).
+    """
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.2))
     for label, values in curves.items():
@@ -101,7 +107,10 @@ def class_histograms(
     xlabel: str = "value",
     ax: plt.Axes | None = None,
 ) -> plt.Axes:
-    """Overlaid histograms of ``values`` (shape ``(N,)``), one per class in ``labels`` (``(N,)``)."""
+    """Overlaid histograms of ``values`` (shape ``(N,)``), one per class in ``labels`` (``(N,)``).
+
+    Taught in lab 00, section 2 (A toy imaging task: is there a lesion in this patch?).
+    """
     values, labels = _to_numpy(values).ravel(), _to_numpy(labels).ravel()
     if values.shape != labels.shape:
         raise ValueError(f"values {values.shape} and labels {labels.shape} must have the same length")
@@ -135,7 +144,10 @@ def show_contours(
     (dashed), so a reader sees at a glance where they disagree.
 
     ``images`` ``(N, H, W)`` or ``(N, 1, H, W)``; masks ``(N, H, W)`` or ``(N, K, H, W)`` (one
-    outline per channel, all in the same colour)."""
+    outline per channel, all in the same colour).
+
+    Taught in lab 05, section 1 (The task: lungs and heart on chest radiographs).
+    """
     stack = _as_grayscale_stack(images)
 
     def channels(masks):

@@ -47,6 +47,8 @@ def window_viewer(volume: np.ndarray, *, spacing: tuple[float, float, float] | N
 
     Always draws the starting view as a static figure; returns the sliders and a live view
     when a widget front end can show them (see :func:`widgets_available`), else ``None``.
+
+    Taught in lab 01, section 3 (Window and level).
     """
     volume = np.asarray(volume)
     if volume.ndim != 3:
@@ -103,6 +105,8 @@ def overlay_viewer(volume: np.ndarray, masks: dict[str, np.ndarray], *, spacing:
 
     Draws the starting slice (default: the one where the first mask is largest) as a static
     figure; returns the slider and a live view when a widget front end can show them, else ``None``.
+
+    Taught in lab 05, section 10 (Three dimensions: organs in CT volumes).
     """
     volume = np.asarray(volume)
     if volume.ndim != 3:

@@ -30,6 +30,8 @@ def window(hu: Any, center: float, width: float) -> np.ndarray:
     """Map Hounsfield units to [0, 1] with window ``center`` and ``width`` (both in HU).
 
     Works on any array shape (and on torch tensors, returning NumPy); returns float32.
+
+    Taught in lab 01, section 3 (Window and level).
     """
     center = arguments.number(center, "window center (HU)")
     width = arguments.number(width, "window width (HU)", low=0.0, low_open=True)

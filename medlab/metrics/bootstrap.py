@@ -61,7 +61,10 @@ def _replicates(statistic: Callable[[np.ndarray], float], n_items: int, groups: 
 def bootstrap_ci(metric: Metric, y_true: Any, y_score: Any, *, groups: Any | None = None, n_resamples: int = 1000,
                  confidence: float = 0.95, seed: int = 0) -> dict[str, float]:
     """Percentile bootstrap interval of ``metric(y_true, y_score)``:
-    ``{"estimate", "low", "high", "skipped"}``."""
+    ``{"estimate", "low", "high", "skipped"}``.
+
+    Taught in lab 07, section 4 (How sure are we? Bootstrap intervals, by patient).
+    """
     confidence = arguments.probability(confidence, "confidence", exclusive=True)
     y, s = np.asarray(y_true), np.asarray(y_score)
     if len(y) != len(s):
@@ -76,7 +79,10 @@ def paired_bootstrap(metric: Metric, y_true: Any, score_a: Any, score_b: Any, *,
                      n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> dict[str, float]:
     """Interval of ``metric(B) − metric(A)`` on the same cases, resampled together (paired), and
     the fraction of resamples in which B does not beat A (``p_not_better``, a one-sided
-    bootstrap p-value)."""
+    bootstrap p-value).
+
+    Taught in lab 07, section 4 (How sure are we? Bootstrap intervals, by patient).
+    """
     confidence = arguments.probability(confidence, "confidence", exclusive=True)
     y, a, b = np.asarray(y_true), np.asarray(score_a), np.asarray(score_b)
     if not len(y) == len(a) == len(b):

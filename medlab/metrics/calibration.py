@@ -33,7 +33,10 @@ def reliability_curve(y_true: Any, probability: Any, *, n_bins: int = 10) -> dic
 
     The means of the non-empty bins are scikit-learn's ``calibration_curve``; this adds the
     counts (which the expected calibration error weights by, and a plot shows) and keeps empty
-    bins, with ``count`` 0 and NaN means, so that bin ``k`` is always ``[k / n_bins, (k+1) / n_bins]``."""
+    bins, with ``count`` 0 and NaN means, so that bin ``k`` is always ``[k / n_bins, (k+1) / n_bins]``.
+
+    Taught in lab 07, section 5 (Calibration: can the probabilities be taken literally?).
+    """
     from sklearn.calibration import calibration_curve
 
     n_bins = arguments.integer(n_bins, "n_bins", minimum=1)
@@ -48,7 +51,10 @@ def reliability_curve(y_true: Any, probability: Any, *, n_bins: int = 10) -> dic
 
 def expected_calibration_error(y_true: Any, probability: Any, *, n_bins: int = 10) -> float:
     """ECE: the count-weighted mean gap between confidence and frequency over equal-width bins
-    (scikit-learn has no ECE)."""
+    (scikit-learn has no ECE).
+
+    Taught in lab 07, section 5 (Calibration: can the probabilities be taken literally?).
+    """
     curve = reliability_curve(y_true, probability, n_bins=n_bins)
     used = curve["count"] > 0
     gaps = np.abs(curve["confidence"][used] - curve["frequency"][used])
@@ -57,7 +63,10 @@ def expected_calibration_error(y_true: Any, probability: Any, *, n_bins: int = 1
 
 def brier_score(y_true: Any, probability: Any) -> float:
     """Mean squared difference between probability and outcome (0 is perfect; 0.25 is a coin
-    that always says 0.5): scikit-learn's ``brier_score_loss`` with the checks above."""
+    that always says 0.5): scikit-learn's ``brier_score_loss`` with the checks above.
+
+    Taught in lab 07, section 5 (Calibration: can the probabilities be taken literally?).
+    """
     from sklearn.metrics import brier_score_loss
 
     y, p = _probabilities(y_true, probability)
@@ -69,7 +78,10 @@ def brier_score(y_true: Any, probability: Any) -> float:
 def fit_temperature(y_true: Any, logits: Any) -> float:
     """Temperature scaling: the ``T > 0`` minimising the cross-entropy of ``sigmoid(logits / T)``
     on held-out data (fit it on validation data, never on the test set). ``T > 1`` softens
-    over-confident predictions; the ranking, hence the AUC, is unchanged."""
+    over-confident predictions; the ranking, hence the AUC, is unchanged.
+
+    Taught in lab 07, section 5 (Calibration: can the probabilities be taken literally?).
+    """
     from scipy.optimize import minimize_scalar
 
     y, z = check_binary(y_true, logits)
@@ -85,6 +97,9 @@ def fit_temperature(y_true: Any, logits: Any) -> float:
 
 
 def sigmoid(logits: Any) -> np.ndarray:
-    """Numerically stable logistic function."""
+    """Numerically stable logistic function.
+
+    Taught in lab 07, section 5 (Calibration: can the probabilities be taken literally?).
+    """
     z = np.asarray(logits, dtype=float)
     return np.exp(-np.logaddexp(0, -z))

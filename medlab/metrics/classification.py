@@ -41,7 +41,10 @@ def check_binary(y_true: Any, y_score: Any | None = None) -> tuple[np.ndarray, n
 def confusion(y_true: Any, y_pred: Any) -> dict[str, int]:
     """Counts ``{"tp", "fp", "tn", "fn"}`` of 0/1 predictions against 0/1 labels, from
     scikit-learn's ``confusion_matrix`` (whose 2 × 2 layout, ``[[tn, fp], [fn, tp]]``, is easy to
-    misread) with the label checks of :func:`check_binary`."""
+    misread) with the label checks of :func:`check_binary`.
+
+    Taught in lab 07, section 2 (The confusion matrix, and what prevalence does to it).
+    """
     from sklearn.metrics import confusion_matrix
 
     y, _ = check_binary(y_true)
@@ -53,7 +56,10 @@ def confusion(y_true: Any, y_pred: Any) -> dict[str, int]:
 
 
 def binary_rates(y_true: Any, y_score: Any, *, threshold: float) -> dict[str, float]:
-    """Sensitivity, specificity, PPV, NPV and accuracy when ``score >= threshold`` is called positive."""
+    """Sensitivity, specificity, PPV, NPV and accuracy when ``score >= threshold`` is called positive.
+
+    Taught in lab 07, section 2 (The confusion matrix, and what prevalence does to it).
+    """
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)) or np.isnan(threshold):
         raise ValueError(f"threshold must be a number (it may be infinite), got {threshold!r}")
     y, s = check_binary(y_true, y_score)
@@ -70,7 +76,10 @@ def binary_rates(y_true: Any, y_score: Any, *, threshold: float) -> dict[str, fl
 
 def predictive_values(sensitivity: float, specificity: float, prevalence: Any) -> tuple[np.ndarray, np.ndarray]:
     """PPV and NPV (Bayes' rule) of a test with the given sensitivity and specificity, at each
-    ``prevalence`` in [0, 1]."""
+    ``prevalence`` in [0, 1].
+
+    Taught in lab 07, section 2 (The confusion matrix, and what prevalence does to it).
+    """
     sensitivity = arguments.probability(sensitivity, "sensitivity")
     specificity = arguments.probability(specificity, "specificity")
     try:
@@ -87,7 +96,10 @@ def predictive_values(sensitivity: float, specificity: float, prevalence: Any) -
 
 def roc_auc(y_true: Any, y_score: Any) -> float:
     """Area under the ROC curve (scikit-learn's), with the checks of :func:`check_binary` and a
-    clear error when only one class is present."""
+    clear error when only one class is present.
+
+    Taught in lab 07, section 3 (ROC, precision–recall, and choosing an operating point).
+    """
     from sklearn.metrics import roc_auc_score
 
     y, s = check_binary(y_true, y_score)
@@ -102,6 +114,8 @@ def threshold_for_sensitivity(y_true: Any, y_score: Any, *, target: float) -> fl
 
     >>> threshold_for_sensitivity([0, 1, 1, 1, 1], [0.1, 0.2, 0.6, 0.7, 0.9], target=0.75)
     0.6
+
+    Taught in lab 07, section 3 (ROC, precision–recall, and choosing an operating point).
     """
     target = arguments.number(target, "target sensitivity", low=0.0, high=1.0, low_open=True)
     y, s = check_binary(y_true, y_score)
@@ -113,7 +127,10 @@ def threshold_for_sensitivity(y_true: Any, y_score: Any, *, target: float) -> fl
 
 def threshold_for_specificity(y_true: Any, y_score: Any, *, target: float) -> float:
     """The lowest threshold whose specificity reaches ``target`` in ``(0, 1]`` (a confirmation
-    operating point): ``score >= threshold`` calls at least that fraction of negatives negative."""
+    operating point): ``score >= threshold`` calls at least that fraction of negatives negative.
+
+    Taught in lab 07, section 3 (ROC, precision–recall, and choosing an operating point).
+    """
     target = arguments.number(target, "target specificity", low=0.0, high=1.0, low_open=True)
     y, s = check_binary(y_true, y_score)
     negatives = np.sort(s[y == 0])

@@ -66,7 +66,10 @@ def _scores(scores: Any) -> np.ndarray:
 def match_detections(truth: Any, boxes: Any, scores: Any, *, iou_threshold: float = 0.5) -> np.ndarray:
     """For one image with true boxes ``truth`` ``(M, 4)``: a bool ``(D,)`` array, True where a
     detection of ``boxes`` ``(D, 4)`` hits a not-yet-hit true box, in the order of ``boxes``
-    (detections are matched from the highest of ``scores`` ``(D,)`` down)."""
+    (detections are matched from the highest of ``scores`` ``(D,)`` down).
+
+    Taught in lab 06, section 5 (Precision, recall, average precision, FROC).
+    """
     iou_threshold = arguments.number(iou_threshold, "iou_threshold", low=0.0, high=1.0, low_open=True)
     boxes, truth = _boxes(boxes, "predicted"), _boxes(truth, "true")
     scores = _scores(scores)
@@ -112,7 +115,10 @@ def _ranked(truths: Sequence, predictions: Sequence, iou_threshold: float) -> tu
 
 def precision_recall(truths: Sequence, predictions: Sequence, *, iou_threshold: float = 0.5
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(precision, recall, score_thresholds)``, one point per detection taken in score order."""
+    """``(precision, recall, score_thresholds)``, one point per detection taken in score order.
+
+    Taught in lab 06, section 5 (Precision, recall, average precision, FROC).
+    """
     scores, hits, n_true = _ranked(truths, predictions, iou_threshold)
     if n_true == 0:
         raise ValueError("no true boxes in any image: recall is undefined")
@@ -122,7 +128,10 @@ def precision_recall(truths: Sequence, predictions: Sequence, *, iou_threshold: 
 
 def average_precision(truths: Sequence, predictions: Sequence, *, iou_threshold: float = 0.5) -> float:
     """COCO-style AP at one IoU threshold: monotone precision envelope read at recall
-    0, 0.01, …, 1. 0 when nothing is detected."""
+    0, 0.01, …, 1. 0 when nothing is detected.
+
+    Taught in lab 06, section 5 (Precision, recall, average precision, FROC).
+    """
     precision, recall, _ = precision_recall(truths, predictions, iou_threshold=iou_threshold)
     if len(precision) == 0:
         return 0.0
@@ -137,14 +146,20 @@ COCO_IOU_THRESHOLDS = tuple(float(t) for t in np.round(np.arange(0.5, 0.96, 0.05
 
 def average_precision_range(truths: Sequence, predictions: Sequence, *,
                             iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS) -> float:
-    """AP averaged over IoU thresholds 0.5, 0.55, …, 0.95 (COCO's headline "AP@[.5:.95]")."""
+    """AP averaged over IoU thresholds 0.5, 0.55, …, 0.95 (COCO's headline "AP@[.5:.95]").
+
+    Taught in lab 06, section 5 (Precision, recall, average precision, FROC).
+    """
     return float(np.mean([average_precision(truths, predictions, iou_threshold=t) for t in iou_thresholds]))
 
 
 def froc(truths: Sequence, predictions: Sequence, *, rates: Sequence[float] = FROC_RATES,
          iou_threshold: float = 0.5) -> np.ndarray:
     """Sensitivity at each number of false positives per image in ``rates``: the best
-    sensitivity reached while the false positives per image stay at or below the rate."""
+    sensitivity reached while the false positives per image stay at or below the rate.
+
+    Taught in lab 06, section 5 (Precision, recall, average precision, FROC).
+    """
     rates = [arguments.number(rate, "rates", low=0.0) for rate in rates]
     scores, hits, n_true = _ranked(truths, predictions, iou_threshold)
     if n_true == 0:

@@ -20,7 +20,8 @@ one mask empty         0.0                 ``inf``
 >>> hausdorff95(truth, pred, spacing=(0.5, 0.5))
 0.5
 
-Taught in lab 05 (sections 3 and 6); lab 07, section 7 shows the empty-mask rules.
+Taught in lab 05, section 5 (Measuring a segmentation, in millimetres); lab 07, section 8
+revisits the empty-mask rules.
 """
 
 from __future__ import annotations
@@ -74,14 +75,20 @@ def _as_monai(mask: np.ndarray) -> torch.Tensor:
 
 
 def dice(truth: Any, pred: Any) -> float:
-    """Dice similarity coefficient 2|T∩P| / (|T| + |P|), in [0, 1]."""
+    """Dice similarity coefficient 2|T∩P| / (|T| + |P|), in [0, 1].
+
+    Taught in lab 05, section 5 (Measuring a segmentation, in millimetres).
+    """
     truth, pred = _pair(truth, pred)
     total = pred.sum() + truth.sum()
     return 1.0 if total == 0 else float(2 * (pred & truth).sum() / total)
 
 
 def iou(truth: Any, pred: Any) -> float:
-    """Intersection over union |T∩P| / |T∪P| (Jaccard index), in [0, 1]; IoU = Dice / (2 − Dice)."""
+    """Intersection over union |T∩P| / |T∪P| (Jaccard index), in [0, 1]; IoU = Dice / (2 − Dice).
+
+    Taught in lab 05, section 5 (Measuring a segmentation, in millimetres).
+    """
     truth, pred = _pair(truth, pred)
     union = (pred | truth).sum()
     return 1.0 if union == 0 else float((pred & truth).sum() / union)
@@ -89,7 +96,10 @@ def iou(truth: Any, pred: Any) -> float:
 
 def hausdorff95(truth: Any, pred: Any, *, spacing: Spacing = None) -> float:
     """95th-percentile symmetric Hausdorff distance between the mask boundaries, in mm: the
-    distance within which 95 % of each boundary lies from the other (robust to a few outliers)."""
+    distance within which 95 % of each boundary lies from the other (robust to a few outliers).
+
+    Taught in lab 05, section 5 (Measuring a segmentation, in millimetres).
+    """
     truth, pred = _pair(truth, pred)
     spacing = _spacing(spacing, pred.ndim)
     if not pred.any() and not truth.any():
@@ -127,7 +137,10 @@ def surface_dice(truth: Any, pred: Any, *, tolerance_mm: float, spacing: Spacing
 def segmentation_scores(truth: Mapping[str, Any], pred: Mapping[str, Any], *, spacing: Spacing = None,
                         tolerance_mm: float = 2.0) -> dict[str, dict[str, float]]:
     """All four metrics per structure: ``{name: {"dice", "iou", "hd95_mm", "surface_dice"}}`` for
-    every structure of ``truth`` (a dict of true masks; ``pred`` must hold a mask for each)."""
+    every structure of ``truth`` (a dict of true masks; ``pred`` must hold a mask for each).
+
+    Taught in lab 05, section 5 (Measuring a segmentation, in millimetres).
+    """
     missing = set(truth) - set(pred)
     if missing:
         raise KeyError(f"no prediction for structure(s) {sorted(missing)}")

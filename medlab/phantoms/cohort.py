@@ -110,6 +110,8 @@ def make_cohort(
         ``(0, 1)``: the age and site effects shift its log-odds, which 0 and 1 do not have.
     nodule_rate
         Approximate fraction of patients with at least one nodule.
+
+    Taught in lab 02, section 1 (The cohort and the task).
     """
     n_patients = arguments.integer(n_patients, "n_patients", minimum=1, maximum=MAX_PATIENTS)
     seed = arguments.integer(seed, "seed", minimum=0)
@@ -139,7 +141,10 @@ def make_cohort(
 
 
 def render_radiographs(records: Sequence[Record], *, size: int = 128, seed: int = 0) -> RadiographBatch:
-    """Chest radiographs of ``records``, in order; same records and seed, same pixels."""
+    """Chest radiographs of ``records``, in order; same records and seed, same pixels.
+
+    Taught in lab 02, section 1 (The cohort and the task).
+    """
     if not records:
         raise ValueError("no records to render")
     return chest_radiographs(

@@ -46,6 +46,8 @@ def mr_like(
 
     ``noise`` is the standard deviation of each of the two Gaussian components behind the
     Rician noise; ``bias`` the strength of the coil shading.
+
+    Taught in lab 04, section 6 (Two modalities: early or late fusion?).
     """
     if not isinstance(ct, CTVolume):
         raise ValueError(f"ct must be a CTVolume from medlab.phantoms.ct_volume; got {type(ct).__name__}")

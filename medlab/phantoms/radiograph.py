@@ -297,6 +297,8 @@ def chest_radiographs(
     patient_seeds
         One anatomy seed per image; images sharing a seed show the same patient. Default:
         every image a different patient.
+
+    Taught in lab 01, section 8 (Tiling a large image into overlapping windows).
     """
     n = arguments.integer(n, "n", minimum=1)
     size = arguments.integer(size, "size", minimum=32, maximum=MAX_SIZE)
