@@ -47,8 +47,8 @@ def _triple(values: Any, name: str, axes: str = "(z, y, x)") -> tuple[float, flo
 
 
 def affine_from_geometry(
-    spacing: tuple[float, float, float],
     *,
+    spacing: tuple[float, float, float],
     origin: tuple[float, float, float] = (0.0, 0.0, 0.0),
     direction: Any = None,
 ) -> np.ndarray:
@@ -59,7 +59,7 @@ def affine_from_geometry(
     the x (row), y (column) and z (slice) axes, as in :class:`medlab.dicom.Series`
     (identity if ``None``). The affine maps NIfTI voxel ``(i, j, k) = (x, y, z)`` to RAS mm.
 
-    >>> affine_from_geometry((2.0, 0.5, 0.5), origin=(10.0, 20.0, 30.0))
+    >>> affine_from_geometry(spacing=(2.0, 0.5, 0.5), origin=(10.0, 20.0, 30.0))
     array([[ -0.5,   0. ,   0. , -10. ],
            [  0. ,  -0.5,   0. , -20. ],
            [  0. ,   0. ,   2. ,  30. ],
@@ -82,9 +82,9 @@ def affine_from_geometry(
 
 def save_nifti(
     volume: Any,
-    spacing: tuple[float, float, float],
     path: str | os.PathLike,
     *,
+    spacing: tuple[float, float, float],
     origin: tuple[float, float, float] = (0.0, 0.0, 0.0),
     direction: Any = None,
 ) -> Path:
@@ -106,7 +106,7 @@ def save_nifti(
         data = data.astype(np.uint8)
     elif not np.issubdtype(data.dtype, np.integer):
         data = data.astype(np.float32)
-    affine = affine_from_geometry(spacing, origin=origin, direction=direction)
+    affine = affine_from_geometry(spacing=spacing, origin=origin, direction=direction)
     image = nib.Nifti1Image(np.ascontiguousarray(data.transpose(2, 1, 0)), affine)
     image.set_qform(affine, code=1)
     image.set_sform(affine, code=1)

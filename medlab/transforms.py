@@ -38,9 +38,9 @@ def _spacings(spacing: Any, target: Any) -> tuple[tuple[float, ...], tuple[float
 
 def resample(
     image: Any,
+    *,
     spacing: Sequence[float],
     target_spacing: Sequence[float],
-    *,
     mode: str = "bilinear",
 ) -> tuple[np.ndarray, tuple[float, ...]]:
     """Resample a channel-first image to ``target_spacing`` with MONAI's ``Spacing``.
@@ -50,7 +50,7 @@ def resample(
     array (float32 unless nearest, which keeps the dtype) and the spacing actually reached,
     which can differ slightly from the target so that the field of view is kept.
 
-    >>> out, new = resample(np.zeros((1, 10, 20)), (2.0, 1.0), (1.0, 1.0))
+    >>> out, new = resample(np.zeros((1, 10, 20)), spacing=(2.0, 1.0), target_spacing=(1.0, 1.0))
     >>> out.shape, new
     ((1, 20, 20), (1.0, 1.0))
 

@@ -48,8 +48,8 @@ def test_decathlon_layout(tmp_path):
     ct = phantoms.ct_volume(seed=2, shape=(12, 40, 40), spacing=(6.0, 4.0, 4.0))
     (tmp_path / "imagesTr").mkdir()
     (tmp_path / "labelsTr").mkdir()
-    save_nifti(ct.image, ct.spacing, tmp_path / "imagesTr" / "case_001.nii.gz")
-    save_nifti(ct.labels, ct.spacing, tmp_path / "labelsTr" / "case_001.nii.gz")
+    save_nifti(ct.image, tmp_path / "imagesTr" / "case_001.nii.gz", spacing=ct.spacing)
+    save_nifti(ct.labels, tmp_path / "labelsTr" / "case_001.nii.gz", spacing=ct.spacing)
     (tmp_path / "dataset.json").write_text(json.dumps({
         "name": "MedLab cohort", "modality": {"0": "CT"},
         "labels": {str(i): name for i, name in enumerate(phantoms.CT_LABELS)},

@@ -32,7 +32,7 @@ def load_image():
 
 
 def test_round_trip_keeps_volume_spacing_and_axes(tmp_path):
-    path = io.save_nifti(ramp(), SPACING, tmp_path / "out" / "ramp.nii.gz", origin=ORIGIN)
+    path = io.save_nifti(ramp(), tmp_path / "out" / "ramp.nii.gz", spacing=SPACING, origin=ORIGIN)
     volume, spacing, affine = io.load_nifti(path)
     assert path == tmp_path / "out" / "ramp.nii.gz"
     assert volume.dtype == np.float32 and volume.shape == (5, 6, 7)
@@ -47,7 +47,7 @@ def test_round_trip_keeps_volume_spacing_and_axes(tmp_path):
 
 
 def test_a_known_voxel_lands_at_its_ras_coordinate(tmp_path):
-    path = io.save_nifti(ramp(), SPACING, tmp_path / "ramp.nii", origin=ORIGIN)
+    path = io.save_nifti(ramp(), tmp_path / "ramp.nii", spacing=SPACING, origin=ORIGIN)
     _, _, affine = io.load_nifti(path)
     # voxel volume[k=3, j=4, i=5] lies at LPS origin + (5*0.75, 4*0.5, 3*2.0) = (13.75, 22, 36)
     np.testing.assert_allclose(affine @ [5, 4, 3, 1], [-13.75, -22.0, 36.0, 1.0], atol=1e-5)
@@ -56,12 +56,12 @@ def test_a_known_voxel_lands_at_its_ras_coordinate(tmp_path):
 
 def test_direction_rows_become_affine_columns(tmp_path):
     direction = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, -1.0], [-1.0, 0.0, 0.0]])  # sagittal
-    affine = io.affine_from_geometry(SPACING, origin=ORIGIN, direction=direction)
+    affine = io.affine_from_geometry(spacing=SPACING, origin=ORIGIN, direction=direction)
     lps = io.LPS_TO_RAS @ affine @ [1, 0, 0, 1]  # one step along x (a row) ...
     np.testing.assert_allclose(lps[:3] - ORIGIN, 0.75 * direction[0])  # ... moves along the row cosine
     lps = io.LPS_TO_RAS @ affine @ [0, 0, 2, 1]  # two slices on
     np.testing.assert_allclose(lps[:3] - ORIGIN, 2 * 2.0 * direction[2])
-    path = io.save_nifti(ramp(), SPACING, tmp_path / "sag.nii.gz", origin=ORIGIN, direction=direction)
+    path = io.save_nifti(ramp(), tmp_path / "sag.nii.gz", spacing=SPACING, origin=ORIGIN, direction=direction)
     np.testing.assert_allclose(io.load_nifti(path)[2], affine, atol=1e-6)
     assert nib.aff2axcodes(affine) == ("P", "I", "R")
 
@@ -70,7 +70,7 @@ def test_a_dicom_series_saved_as_nifti_keeps_its_positions(tmp_path):
     volume = ramp((4, 6, 7)) - 1000
     paths = dicom.write_ct_series(volume, SPACING, tmp_path / "ct", origin=ORIGIN)
     series = dicom.read_series(tmp_path / "ct")
-    path = io.save_nifti(series.volume, series.spacing, tmp_path / "ct.nii.gz", origin=series.origin,
+    path = io.save_nifti(series.volume, tmp_path / "ct.nii.gz", spacing=series.spacing, origin=series.origin,
                          direction=series.direction)
     loaded, spacing, affine = io.load_nifti(path)
     np.testing.assert_array_equal(loaded, volume)
@@ -81,7 +81,7 @@ def test_a_dicom_series_saved_as_nifti_keeps_its_positions(tmp_path):
 
 
 def test_monai_reads_our_nifti_as_x_y_z_with_the_same_affine(tmp_path, load_image):
-    path = io.save_nifti(ramp(), SPACING, tmp_path / "ramp.nii.gz", origin=ORIGIN)
+    path = io.save_nifti(ramp(), tmp_path / "ramp.nii.gz", spacing=SPACING, origin=ORIGIN)
     image = load_image()(str(path))
     # MONAI keeps NIfTI's axis order (x, y, z) and adds no channel: ours transposed.
     assert tuple(image.shape) == (7, 6, 5)
@@ -115,7 +115,7 @@ def test_monais_dicom_reader_puts_every_voxel_where_we_do(
         series = dicom.read_series(tmp_path / "ct")
     assert series.metadata["orientation"] == orientation
     image = load_image(reader="PydicomReader")(str(tmp_path / "ct"))
-    ours = io.affine_from_geometry(series.spacing, origin=series.origin, direction=series.direction)
+    ours = io.affine_from_geometry(spacing=series.spacing, origin=series.origin, direction=series.direction)
     # The two readers may stack the slices in opposite orders; the anatomy must not move.
     assert world_of_each_value(np.asarray(image), np.asarray(image.affine)) == world_of_each_value(
         series.volume.transpose(2, 1, 0), ours
@@ -126,9 +126,9 @@ def test_monais_dicom_reader_puts_every_voxel_where_we_do(
 
 def test_dtypes_are_kept_or_made_float32(tmp_path):
     mask = ramp() > 300
-    io.save_nifti(mask, SPACING, tmp_path / "mask.nii.gz")
-    io.save_nifti(ramp().astype(np.int16), SPACING, tmp_path / "int.nii.gz")
-    io.save_nifti(ramp().astype(np.float64), SPACING, tmp_path / "f64.nii.gz")
+    io.save_nifti(mask, tmp_path / "mask.nii.gz", spacing=SPACING)
+    io.save_nifti(ramp().astype(np.int16), tmp_path / "int.nii.gz", spacing=SPACING)
+    io.save_nifti(ramp().astype(np.float64), tmp_path / "f64.nii.gz", spacing=SPACING)
     assert nib.load(tmp_path / "mask.nii.gz").get_data_dtype() == np.uint8
     assert nib.load(tmp_path / "int.nii.gz").get_data_dtype() == np.int16
     assert nib.load(tmp_path / "f64.nii.gz").get_data_dtype() == np.float32
@@ -162,7 +162,7 @@ def test_channel_first_reads_one_volume_per_channel(tmp_path):
     with pytest.raises(NiftiError, match=r"two.nii.gz holds a 4-D image .*with channel_first=True"):
         io.load_nifti(tmp_path / "two.nii.gz")
     # A 3-D file gets one channel, and the same volume as without channel_first.
-    path = io.save_nifti(ramp(), SPACING, tmp_path / "ramp.nii.gz", origin=ORIGIN)
+    path = io.save_nifti(ramp(), tmp_path / "ramp.nii.gz", spacing=SPACING, origin=ORIGIN)
     single, spacing, _ = io.load_nifti(path, channel_first=True)
     assert single.shape == (1, 5, 6, 7) and spacing == SPACING
     np.testing.assert_array_equal(single[0], io.load_nifti(path)[0])
@@ -179,7 +179,7 @@ def test_bad_files_give_clear_errors(tmp_path):
     (tmp_path / "junk.nii.gz").write_bytes(b"this is not a NIfTI file")
     with pytest.raises(NiftiError, match="junk.nii.gz is not a readable NIfTI file"):
         io.load_nifti(tmp_path / "junk.nii.gz")
-    good = io.save_nifti(ramp(), SPACING, tmp_path / "good.nii")
+    good = io.save_nifti(ramp(), tmp_path / "good.nii", spacing=SPACING)
     (tmp_path / "cut.nii").write_bytes(good.read_bytes()[:500])
     with pytest.raises(NiftiError, match="cut.nii: its header promises .* truncated"):
         io.load_nifti(tmp_path / "cut.nii")
@@ -201,7 +201,7 @@ def test_save_nifti_checks_its_arguments(tmp_path, kwargs, match):
     arguments["path"] = tmp_path / arguments["path"]
     direction = arguments.pop("direction", None)
     with pytest.raises(NiftiError, match=match):
-        io.save_nifti(arguments["volume"], arguments["spacing"], arguments["path"], direction=direction)
+        io.save_nifti(arguments["volume"], arguments["path"], spacing=arguments["spacing"], direction=direction)
 
 
 def _damaged(tmp_path, name, change):

@@ -7,7 +7,7 @@ from medlab.transforms import resample, stitch, tile
 
 def test_resample_keeps_the_field_of_view_and_values():
     ramp = np.tile(np.arange(10, dtype=np.float32)[:, None], (1, 6))[None]  # value = row index
-    out, reached = resample(ramp, (2.0, 1.0), (1.0, 1.0))
+    out, reached = resample(ramp, spacing=(2.0, 1.0), target_spacing=(1.0, 1.0))
     assert out.shape == (1, 20, 6) and reached == (1.0, 1.0)
     # a linear ramp stays linear: the mean is unchanged and rows increase
     assert out.mean() == pytest.approx(ramp.mean(), abs=0.05)
@@ -17,16 +17,16 @@ def test_resample_keeps_the_field_of_view_and_values():
 def test_nearest_resampling_keeps_label_values():
     labels = np.zeros((1, 8, 8, 8), dtype=np.uint8)
     labels[0, 2:6, 2:6, 2:6] = 7
-    out, _ = resample(labels, (2.0, 1.0, 1.0), (1.0, 1.0, 1.0), mode="nearest")
+    out, _ = resample(labels, spacing=(2.0, 1.0, 1.0), target_spacing=(1.0, 1.0, 1.0), mode="nearest")
     assert out.dtype == np.uint8 and set(np.unique(out)) == {0, 7} and out.shape == (1, 16, 8, 8)
     assert (out == 7).sum() == 2 * (labels == 7).sum()
 
 
 def test_resample_checks_its_input():
     with pytest.raises(ValueError, match="channel-first with 2 spatial axes"):
-        resample(np.zeros((5, 5)), (1.0, 1.0), (1.0, 1.0))
+        resample(np.zeros((5, 5)), spacing=(1.0, 1.0), target_spacing=(1.0, 1.0))
     with pytest.raises(ValueError, match="must be positive"):
-        resample(np.zeros((1, 5, 5)), (1.0, 0.0), (1.0, 1.0))
+        resample(np.zeros((1, 5, 5)), spacing=(1.0, 0.0), target_spacing=(1.0, 1.0))
 
 
 @pytest.mark.parametrize("shape, size, overlap", [((1, 1100, 900), 512, 0.25), ((3, 300, 700), 128, 0.5), ((1, 64, 64), 128, 0.0)])
@@ -69,7 +69,7 @@ def test_window_refuses_settings_that_would_give_nan_or_nothing(center, width, m
 ])
 def test_resample_refuses_spacings_it_cannot_use(spacing, target, message):
     with pytest.raises(ValueError, match=message):
-        resample(np.zeros((1, 10, 10)), spacing, target)
+        resample(np.zeros((1, 10, 10)), spacing=spacing, target_spacing=target)
 
 
 @pytest.mark.parametrize("kwargs, message", [

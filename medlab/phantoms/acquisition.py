@@ -167,6 +167,8 @@ def sample_acquisition(rng: np.random.Generator, shape: Sequence[int]) -> Acquis
 
     Draws, from ``rng`` and in this order, the shading fields of all ``N`` images (a smooth
     field of 4 × 4 knots each), then their noise; both float32.
+
+    Taught in lab 04, section 5 (Domain shift: a new hospital's scanner).
     """
     if not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator (np.random.default_rng(seed)); "
@@ -294,6 +296,8 @@ def apply_site(
     Returns
     -------
     ``(N, H, W)`` array of the images' dtype, clipped to [0, 1].
+
+    Taught in lab 04, section 5 (Domain shift: a new hospital's scanner).
     """
     x = _images(images)
     dtype = x.dtype
