@@ -15,6 +15,12 @@ ignored. ::
     folder = extract("MedNIST.tar.gz", "data/mednist")   # later calls return at once
 
 Every refusal is an :class:`ArchiveError` that names the archive and the member.
+
+MONAI's ``monai.apps.download_and_extract`` does a similar job and also keeps names inside the
+destination, but it is not used here: it takes any non-empty destination for a finished unpack
+(so an interrupted one is never completed), sets no limit on the size or number of members,
+skips links without saying so, and writes into the destination directly, so a failure leaves a
+partial folder behind.
 """
 
 from __future__ import annotations

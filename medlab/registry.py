@@ -15,7 +15,9 @@ damaged archives and archives that unpack to too much. Nothing here touches the 
 import; the labs' default runs never download (they use the synthetic cohort).
 
 To read what was fetched, see :mod:`medlab.realdata`; :data:`LAYOUTS` names the loader for
-each on-disk layout.
+each on-disk layout. MONAI's ``download_url`` is not used: it stops at an existing file whose
+checksum is wrong instead of setting it aside and fetching again, and see
+:mod:`medlab.archives` for its unpacking.
 """
 
 from __future__ import annotations
