@@ -206,6 +206,26 @@ def read_series(
     notes: list[str] = []
     warned: dict[str, list[Path]] = {}
     chosen, where = _select(path, series_uid, notes, warned)
+    series = _series(chosen, where, allow_irregular=allow_irregular, notes=notes, warned=warned)
+    for note in series.warnings:
+        warnings.warn(note, DicomWarning, stacklevel=2)
+    return series
+
+
+def _series(
+    chosen: list[tuple[Path, Dataset]],
+    where: str,
+    *,
+    allow_irregular: bool,
+    notes: list[str],
+    warned: dict[str, list[Path]],
+) -> Series:
+    """The :class:`Series` of the (path, header) pairs ``chosen``: headers checked, slices
+    sorted along the normal and stacked.
+
+    Everything approximate is appended to ``notes``, which becomes ``Series.warnings``;
+    ``warned`` collects pydicom's warnings, listed last.
+    """
     paths, headers = [p for p, _ in chosen], [h for _, h in chosen]
     shape = _check_headers(paths, headers, where)
     order, origin, direction, z_spacing = _slice_geometry(
@@ -215,15 +235,8 @@ def read_series(
     y_spacing, x_spacing = _pixel_spacing(headers[0], paths[0], notes)
     volume = _stack(paths, shape, where, warned)
     metadata = _metadata(headers[0], direction, len(paths))
-    if metadata["orientation"] != "axial" and headers[0].get("ImageOrientationPatient"):
-        notes.append(
-            f"{where} is {metadata['orientation']}: the axes (z, y, x) follow the acquisition "
-            "(slice normal, column, row), not the patient's axial frame; Series.direction gives "
-            "their directions."
-        )
+    notes += _orientation_notes(metadata["orientation"], headers[0], where)
     notes += _pydicom_notes(warned)
-    for note in notes:
-        warnings.warn(note, DicomWarning, stacklevel=2)
     return Series(
         volume=volume,
         spacing=(float(z_spacing), float(y_spacing), float(x_spacing)),
@@ -233,6 +246,18 @@ def read_series(
         paths=paths,
         warnings=notes,
     )
+
+
+def _orientation_notes(orientation: str, first: Dataset, where: str) -> list[str]:
+    """A note that the axes follow the acquisition when a series with a known orientation
+    (``first`` slice's *Image Orientation (Patient)*) is not axial; else none."""
+    if orientation != "axial" and first.get("ImageOrientationPatient"):
+        return [
+            f"{where} is {orientation}: the axes (z, y, x) follow the acquisition "
+            "(slice normal, column, row), not the patient's axial frame; Series.direction gives "
+            "their directions."
+        ]
+    return []
 
 
 def _select(path, series_uid, notes, warned) -> tuple[list[tuple[Path, Dataset]], str]:
