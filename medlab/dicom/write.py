@@ -167,6 +167,27 @@ def write_ct_series(
     UIDs derive from ``seed``, the patient and the volume, so the same call writes the same
     bytes. Returns the paths in slice order.
     """
+    volume, spacing, origin = _checked_ct_input(volume_hu, spacing, origin)
+    folder = Path(folder)
+    names = _slice_names(folder, volume.shape[0])
+    stored = _stored_ct(volume)
+    person = _patient(patient, seed)
+    uids = _ct_uids(stored, spacing, origin, person, seed, series_description)
+    paths = []
+    for k, name in enumerate(names):
+        ds = _ct_slice(k, stored[k], uids=uids, person=person, seed=seed,
+                       series_description=series_description, spacing=spacing, origin=origin)
+        _save(ds, folder / name)
+        paths.append(folder / name)
+    return paths
+
+
+def _checked_ct_input(
+    volume_hu: Any, spacing: Any, origin: Any
+) -> tuple[np.ndarray, tuple[float, ...], tuple[float, ...]]:
+    """``volume_hu`` as a float64 ``(z, y, x)`` array (HU), ``spacing`` ``(z, y, x)`` and
+    ``origin`` ``(x, y, z)`` (LPS) in mm as floats; a :class:`DicomError` for any that cannot
+    be written."""
     volume = np.asarray(volume_hu, dtype=np.float64)
     if volume.ndim != 3 or volume.size == 0:
         raise DicomError(f"volume_hu must be a non-empty 3-D array (z, y, x); got shape {volume.shape}.")
@@ -180,9 +201,15 @@ def write_ct_series(
     origin = tuple(float(v) for v in origin)
     if len(origin) != 3 or not all(math.isfinite(v) for v in origin):
         raise DicomError(f"origin must be three finite numbers (x, y, z) in LPS mm; got {origin}.")
-    folder = Path(folder)
-    width = max(4, len(str(volume.shape[0] - 1)))
-    names = [f"slice_{k:0{width}d}.dcm" for k in range(volume.shape[0])]
+    return volume, spacing, origin
+
+
+def _slice_names(folder: Path, count: int) -> list[str]:
+    """The file names of ``count`` slices, ``slice_0000.dcm``, ... (more digits from 10,000
+    slices); a :class:`DicomError` if ``folder`` holds other ``slice_*.dcm`` files, which
+    would mix with the new series."""
+    width = max(4, len(str(count - 1)))
+    names = [f"slice_{k:0{width}d}.dcm" for k in range(count)]
     if folder.is_dir():
         stale = sorted(p.name for p in folder.glob("slice_*.dcm") if p.name not in names)
         if stale:
@@ -190,47 +217,91 @@ def write_ct_series(
                 f"{folder} already holds {', '.join(stale[:3])}{' ...' if len(stale) > 3 else ''}, "
                 "which would mix with the new series: write into an empty folder."
             )
-    stored = (np.clip(np.rint(volume), CT_STORED_MIN_HU, CT_STORED_MAX_HU) - CT_STORED_MIN_HU).astype(
+    return names
+
+
+def _stored_ct(volume: np.ndarray) -> np.ndarray:
+    """The uint16 values stored for a volume in HU: rounded (halves to even), clipped to
+    [:data:`CT_STORED_MIN_HU`, :data:`CT_STORED_MAX_HU`] and less :data:`CT_STORED_MIN_HU`
+    (the *Rescale Intercept*), same shape."""
+    return (np.clip(np.rint(volume), CT_STORED_MIN_HU, CT_STORED_MAX_HU) - CT_STORED_MIN_HU).astype(
         np.uint16
     )
-    person = _patient(patient, seed)
+
+
+def _ct_uids(
+    stored: np.ndarray,
+    spacing: tuple[float, ...],
+    origin: tuple[float, ...],
+    person: Mapping[str, Any],
+    seed: int,
+    series_description: str,
+) -> tuple[str, str, str]:
+    """Study, series and frame-of-reference UIDs of a CT series: the study's and the frame's
+    derive from ``seed`` and the patient, the series' also from its description and the
+    stored volume with its geometry (mm)."""
     fingerprint = hashlib.sha256(
         stored.tobytes() + repr((stored.shape, spacing, origin)).encode()
     ).hexdigest()
     study_uid = _uid("study", seed, person["PatientID"])
     series_uid = _uid("series", seed, series_description, fingerprint)
     frame_uid = _uid("frame-of-reference", seed, person["PatientID"])
+    return study_uid, series_uid, frame_uid
+
+
+def _ct_slice(
+    k: int,
+    pixels: np.ndarray,
+    *,
+    uids: tuple[str, str, str],
+    person: Mapping[str, Any],
+    seed: int,
+    series_description: str,
+    spacing: tuple[float, ...],
+    origin: tuple[float, ...],
+) -> FileDataset:
+    """Slice ``k`` of an axial CT series as a data set: ``pixels`` ``(y, x)`` are its stored
+    uint16 values, ``uids`` the study, series and frame-of-reference UIDs."""
+    study_uid, series_uid, frame_uid = uids
+    ds = _new_dataset(CTImageStorage, _uid(series_uid, k), person, seed)
+    ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
+    ds.Modality = "CT"
+    ds.ManufacturerModelName = "MedLab synthetic CT"
+    ds.StudyDescription = person.get("StudyDescription", "CT CHEST")
+    ds.SeriesDescription = series_description
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.FrameOfReferenceUID = frame_uid
+    ds.SeriesNumber, ds.AcquisitionNumber, ds.InstanceNumber = 1, 1, k + 1
+    ds.PositionReferenceIndicator = ""
+    ds.BodyPartExamined = "CHEST"
+    ds.PatientPosition = "HFS"
+    ds.KVP = "120"
+    _set_ct_plane(ds, k, spacing, origin)
+    _set_ct_pixels(ds, pixels)
+    return ds
+
+
+def _set_ct_plane(ds: FileDataset, k: int, spacing: tuple[float, ...], origin: tuple[float, ...]) -> None:
+    """Place slice ``k`` at ``origin + (0, 0, k * spacing_z)`` (LPS, mm), rows along +x and
+    columns along +y, with its thickness and pixel spacing (``spacing`` ``(z, y, x)`` in mm)."""
+    z = origin[2] + k * spacing[0]
+    ds.ImagePositionPatient = [_ds(origin[0]), _ds(origin[1]), _ds(z)]
+    ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+    ds.SliceLocation = _ds(z)
+    ds.SliceThickness = ds.SpacingBetweenSlices = _ds(spacing[0])
+    ds.PixelSpacing = [_ds(spacing[1]), _ds(spacing[2])]  # row spacing (y) first
+
+
+def _set_ct_pixels(ds: FileDataset, pixels: np.ndarray) -> None:
+    """Store ``pixels`` ``(y, x)`` (uint16) as 16-bit MONOCHROME2 with the HU rescale
+    (intercept :data:`CT_STORED_MIN_HU`, slope 1) and the mediastinum and lung windows."""
     (center_m, width_m), (center_l, width_l) = WINDOWS["mediastinum"], WINDOWS["lung"]
-    paths = []
-    for k, name in enumerate(names):
-        ds = _new_dataset(CTImageStorage, _uid(series_uid, k), person, seed)
-        ds.ImageType = ["DERIVED", "SECONDARY", "AXIAL"]
-        ds.Modality = "CT"
-        ds.ManufacturerModelName = "MedLab synthetic CT"
-        ds.StudyDescription = person.get("StudyDescription", "CT CHEST")
-        ds.SeriesDescription = series_description
-        ds.StudyInstanceUID = study_uid
-        ds.SeriesInstanceUID = series_uid
-        ds.FrameOfReferenceUID = frame_uid
-        ds.SeriesNumber, ds.AcquisitionNumber, ds.InstanceNumber = 1, 1, k + 1
-        ds.PositionReferenceIndicator = ""
-        ds.BodyPartExamined = "CHEST"
-        ds.PatientPosition = "HFS"
-        ds.KVP = "120"
-        z = origin[2] + k * spacing[0]
-        ds.ImagePositionPatient = [_ds(origin[0]), _ds(origin[1]), _ds(z)]
-        ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
-        ds.SliceLocation = _ds(z)
-        ds.SliceThickness = ds.SpacingBetweenSlices = _ds(spacing[0])
-        ds.PixelSpacing = [_ds(spacing[1]), _ds(spacing[2])]  # row spacing (y) first
-        ds.set_pixel_data(stored[k], "MONOCHROME2", 16, generate_instance_uid=False)
-        ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = str(CT_STORED_MIN_HU), "1", "HU"
-        ds.WindowCenter = [_ds(center_m), _ds(center_l)]
-        ds.WindowWidth = [_ds(width_m), _ds(width_l)]
-        ds.WindowCenterWidthExplanation = ["MEDIASTINUM", "LUNG"]
-        _save(ds, folder / name)
-        paths.append(folder / name)
-    return paths
+    ds.set_pixel_data(pixels, "MONOCHROME2", 16, generate_instance_uid=False)
+    ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = str(CT_STORED_MIN_HU), "1", "HU"
+    ds.WindowCenter = [_ds(center_m), _ds(center_l)]
+    ds.WindowWidth = [_ds(width_m), _ds(width_l)]
+    ds.WindowCenterWidthExplanation = ["MEDIASTINUM", "LUNG"]
 
 
 def write_radiograph(
@@ -248,6 +319,18 @@ def write_radiograph(
     :func:`~medlab.dicom.read_series` reads it back as ``(1, H, W)`` holding the stored
     values 0..4095.
     """
+    array, spacing = _checked_radiograph(image, pixel_spacing)
+    stored = np.rint(array * 4095).astype(np.uint16)
+    person = _patient(patient, seed)
+    ds = _radiograph_dataset(stored, spacing, person, seed)
+    path = Path(path)
+    _save(ds, path)
+    return path
+
+
+def _checked_radiograph(image: Any, pixel_spacing: Any) -> tuple[np.ndarray, tuple[float, ...]]:
+    """``image`` as a float64 ``(H, W)`` array in [0, 1] and ``pixel_spacing`` ``(row,
+    column)`` in mm as floats; a :class:`DicomError` for either that cannot be written."""
     array = np.asarray(image, dtype=np.float64)
     if array.ndim != 2 or array.size == 0:
         raise DicomError(f"image must be a non-empty 2-D array (H, W); got shape {array.shape}.")
@@ -262,8 +345,15 @@ def write_radiograph(
         raise DicomError(
             f"pixel_spacing must be two positive numbers (row, column) in mm; got {spacing}."
         )
-    stored = np.rint(array * 4095).astype(np.uint16)
-    person = _patient(patient, seed)
+    return array, spacing
+
+
+def _radiograph_dataset(
+    stored: np.ndarray, spacing: tuple[float, ...], person: Mapping[str, Any], seed: int
+) -> FileDataset:
+    """A PA chest radiograph (DX, for presentation) holding ``stored`` ``(H, W)`` 12-bit
+    values, with pixel spacing ``(row, column)`` in mm; its UIDs derive from ``seed``, the
+    patient and the pixels."""
     fingerprint = hashlib.sha256(stored.tobytes() + repr((stored.shape, spacing)).encode()).hexdigest()
     series_uid = _uid("radiograph-series", seed, fingerprint)
     ds = _new_dataset(DigitalXRayImageStorageForPresentation, _uid(series_uid, 0), person, seed)
@@ -286,6 +376,4 @@ def write_radiograph(
     ds.PresentationLUTShape = "IDENTITY"
     ds.LossyImageCompression = "00"
     ds.BurnedInAnnotation = "NO"
-    path = Path(path)
-    _save(ds, path)
-    return path
+    return ds
