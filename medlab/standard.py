@@ -134,52 +134,79 @@ def _section_problems(cells) -> list[str]:
 
 def check_standard(nb: nbformat.NotebookNode, name: str) -> list[str]:
     """Problems that keep notebook ``nb`` (file stem ``name``) from following the standard."""
-    problems: list[str] = []
     cells = nb.cells
     code = [(i, c) for i, c in enumerate(cells) if c.cell_type == "code"]
     markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
     headings = [line.strip() for line in markdown.splitlines() if line.startswith("#")]
+    problems = _name_problems(name)
+    problems += _title_problems(cells)
+    problems += _parameters_cell_problems(cells, code)
+    problems += _setup_cell_problems(code, name)
+    problems += _numbered_section_problems(cells, headings)
+    problems += _exercise_problems(cells, headings)
+    problems += _outcome_problems(code)
+    problems += _summary_problems(headings, markdown)
+    problems += _storage_problems(nb, code)
+    return problems
 
+
+def _name_problems(name: str) -> list[str]:
+    """The file name follows ``NAME_PATTERN``: two digits, an underscore, lower case."""
     if not NAME_PATTERN.match(name):
-        problems.append(f"file name {name!r} should look like '03_cnn_from_scratch' (two digits, lower case)")
+        return [f"file name {name!r} should look like '03_cnn_from_scratch' (two digits, lower case)"]
+    return []
 
-    # 1. Title and introduction.
+
+def _title_problems(cells) -> list[str]:
+    """1. The first cell is Markdown with the title, and its introduction states each of
+    ``INTRO_PARTS``."""
     if not cells or cells[0].cell_type != "markdown" or not cells[0].source.startswith("# "):
-        problems.append("the first cell should be Markdown starting with the title ('# ...')")
-    else:
-        intro = cells[0].source.lower()
-        problems += [f"the introduction does not state its {part}" for part in INTRO_PARTS if part not in intro]
+        return ["the first cell should be Markdown starting with the title ('# ...')"]
+    intro = cells[0].source.lower()
+    return [f"the introduction does not state its {part}" for part in INTRO_PARTS if part not in intro]
 
-    # 2. Parameters cell: the first code cell, plain literals.
+
+def _parameters_cell_problems(cells, code) -> list[str]:
+    """2. Exactly one cell is tagged ``parameters``: the first code cell, holding plain
+    literals (see :func:`_parameters_problems`)."""
     tagged = [i for i, c in enumerate(cells) if "parameters" in _tags(c)]
     if len(tagged) != 1:
-        problems.append(f"exactly one cell must be tagged 'parameters' (found {len(tagged)})")
-    elif not code or code[0][0] != tagged[0]:
-        problems.append("the cell tagged 'parameters' must be the first code cell")
-    else:
-        problems += _parameters_problems(cells[tagged[0]].source)
+        return [f"exactly one cell must be tagged 'parameters' (found {len(tagged)})"]
+    if not code or code[0][0] != tagged[0]:
+        return ["the cell tagged 'parameters' must be the first code cell"]
+    return _parameters_problems(cells[tagged[0]].source)
 
-    # 3. Setup cell: the second code cell holds every import and calls setup() with this name.
+
+def _setup_cell_problems(code, name: str) -> list[str]:
+    """3. The second code cell calls ``setup()`` with the notebook's name and holds every import."""
     if len(code) < 2:
-        problems.append("there is no setup cell after the parameters cell")
-    else:
-        setup_source = code[1][1].source
-        match = re.search(r"\bsetup\(\s*[\"']([^\"']+)[\"']", setup_source)
-        if not match:
-            problems.append("the setup cell (second code cell) should call setup('<notebook name>', ...)")
-        elif match.group(1) != name:
-            problems.append(f"setup() is called with {match.group(1)!r} but the notebook is {name!r}")
-        late = [i for i, c in code[2:] if _imports(c.source)]
-        if late:
-            problems.append(f"cells {late} import modules; all imports belong in the setup cell")
+        return ["there is no setup cell after the parameters cell"]
+    problems = []
+    setup_source = code[1][1].source
+    match = re.search(r"\bsetup\(\s*[\"']([^\"']+)[\"']", setup_source)
+    if not match:
+        problems.append("the setup cell (second code cell) should call setup('<notebook name>', ...)")
+    elif match.group(1) != name:
+        problems.append(f"setup() is called with {match.group(1)!r} but the notebook is {name!r}")
+    late = [i for i, c in code[2:] if _imports(c.source)]
+    if late:
+        problems.append(f"cells {late} import modules; all imports belong in the setup cell")
+    return problems
 
-    # 4. Numbered sections.
+
+def _numbered_section_problems(cells, headings: list[str]) -> list[str]:
+    """4. The lab has at least two numbered sections (``## 1. ...``), each ending with a check."""
+    problems = []
     sections = [h for h in headings if re.match(r"^## \d+\. ", h)]
     if len(sections) < 2:
         problems.append("the lab needs numbered sections ('## 1. ...', '## 2. ...')")
-    problems += _section_problems(cells)
+    return problems + _section_problems(cells)
 
-    # 5. Exercises: at least three, each with a solution cell followed by a check.
+
+def _exercise_problems(cells, headings: list[str]) -> list[str]:
+    """5. An ``## Exercises`` section with at least three exercises, each solution cell
+    followed by a check cell (calling ``check...()``)."""
+    problems = []
     exercises = [h for h in headings if re.match(r"^### Exercise \d+", h)]
     solutions = [i for i, c in enumerate(cells) if "solution" in _tags(c)]
     if "## Exercises" not in headings:
@@ -193,29 +220,42 @@ def check_standard(nb: nbformat.NotebookNode, name: str) -> list[str]:
             problems.append(f"cell {i} is tagged 'solution' but is not a code cell")
         elif after is None or "solution" in _tags(after) or not CHECK_CALL.search(after.source):
             problems.append(f"the solution in cell {i} is not followed by a check cell (calling check...())")
+    return problems
 
-    # 6. Learning outcomes: one cell states them as claims and records them.
+
+def _outcome_problems(code) -> list[str]:
+    """6. Exactly one cell, the learning-outcome cell, calls ``record(...)``; it states the
+    outcomes with ``claim(...)`` (no ``assert``), and no other cell claims."""
     outcome = [(i, c) for i, c in code if _calls(c.source, "record")]
     claiming = [i for i, c in code if _calls(c.source, "claim")]
     if len(outcome) != 1:
-        problems.append(f"exactly one cell must call record(...), the learning-outcome cell (found {len(outcome)})")
-    else:
-        i, cell = outcome[0]
-        if not _calls(cell.source, "claim"):
-            problems.append(f"the learning-outcome cell {i} states no claim(...): assert the outcomes with claim()")
-        if _asserts(cell.source):
-            problems.append(f"the learning-outcome cell {i} uses assert: state learning outcomes with claim(...)")
-        elsewhere = [j for j in claiming if j != i]
-        if elsewhere:
-            problems.append(f"cells {elsewhere} call claim(...); claims belong in the learning-outcome cell")
+        return [f"exactly one cell must call record(...), the learning-outcome cell (found {len(outcome)})"]
+    problems = []
+    i, cell = outcome[0]
+    if not _calls(cell.source, "claim"):
+        problems.append(f"the learning-outcome cell {i} states no claim(...): assert the outcomes with claim()")
+    if _asserts(cell.source):
+        problems.append(f"the learning-outcome cell {i} uses assert: state learning outcomes with claim(...)")
+    elsewhere = [j for j in claiming if j != i]
+    if elsewhere:
+        problems.append(f"cells {elsewhere} call claim(...); claims belong in the learning-outcome cell")
+    return problems
 
-    # 7. Summary and further reading.
+
+def _summary_problems(headings: list[str], markdown: str) -> list[str]:
+    """7. A ``## Summary`` section and further reading."""
+    problems = []
     if "## Summary" not in headings:
         problems.append("there is no '## Summary' section")
     if "further reading" not in markdown.lower():
         problems.append("the summary gives no further reading")
+    return problems
 
-    # Stored clean, portable, offline.
+
+def _storage_problems(nb: nbformat.NotebookNode, code) -> list[str]:
+    """The notebook is stored clean (no outputs, no machine-specific metadata), portable
+    (no hard-coded CUDA device) and offline (no package installs)."""
+    problems = []
     for i, c in code:
         if c.get("outputs") or c.get("execution_count") is not None:
             problems.append(f"cell {i} has stored outputs or an execution count (run `make strip`)")
@@ -226,7 +266,7 @@ def check_standard(nb: nbformat.NotebookNode, name: str) -> list[str]:
     extra = set(nb.metadata) - ALLOWED_NOTEBOOK_METADATA
     if extra:
         problems.append(f"notebook metadata has machine-specific keys {sorted(extra)} (run `make strip`)")
-    for i, c in enumerate(cells):
+    for i, c in enumerate(nb.cells):
         extra = set(c.get("metadata", {})) - ALLOWED_CELL_METADATA
         if extra:
             problems.append(f"cell {i} metadata has keys {sorted(extra)} (run `make strip`)")
