@@ -172,7 +172,8 @@ def _literal(text: str) -> Any:
         return text
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line: ``run``, ``sweep`` and ``strip``."""
     parser = argparse.ArgumentParser(prog="python -m medlab.course", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute labs and write build/report.md")
@@ -198,7 +199,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sw.add_argument("--build-dir", default=None, type=Path, help="default: $MEDLAB_BUILD_DIR, else build/")
     strip = sub.add_parser("strip", help="clear outputs and execution counts in place")
     strip.add_argument("paths", nargs="+", type=Path)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv``); returns the exit status."""
+    args = _parser().parse_args(argv)
     if getattr(args, "build_dir", "") is None:
         args.build_dir = paths.build_dir()
 
