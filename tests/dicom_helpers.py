@@ -24,7 +24,7 @@ def ramp(shape=(6, 32, 32)):
 
 def write(folder, volume=None, **kwargs):
     kwargs.setdefault("origin", ORIGIN)
-    return dicom.write_ct_series(ramp() if volume is None else volume, SPACING, folder, **kwargs)
+    return dicom.write_ct_series(ramp() if volume is None else volume, folder, spacing=SPACING, **kwargs)
 
 
 def edit(path, **attributes):

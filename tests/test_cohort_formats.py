@@ -66,7 +66,7 @@ def test_dicom_study_folders(tmp_path):
     volumes = [phantoms.ct_volume(seed=r.image_seed, patient_seed=r.patient_seed, site=r.site, shape=(6, 32, 32),
                                   spacing=(5.0, 5.0, 5.0)) for r in records]
     for r, v in zip(records, volumes):
-        dicom.write_ct_series(v.image, v.spacing, tmp_path / r.patient_id / "CT", patient={"PatientID": r.patient_id})
+        dicom.write_ct_series(v.image, tmp_path / r.patient_id / "CT", spacing=v.spacing, patient={"PatientID": r.patient_id})
     folders = realdata.dicom_series_folders(tmp_path)
     assert [f.parent.name for f in folders] == [r.patient_id for r in records]
     for folder, volume in zip(folders, volumes):

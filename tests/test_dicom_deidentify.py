@@ -37,7 +37,7 @@ OTHER_ID = "OTHER-ID-31337"
 
 def planted_series(folder):
     """A 4-slice series full of identifying values, and the original UIDs."""
-    paths = dicom.write_ct_series(ramp((4, 16, 16)), SPACING, folder, patient=PLANTED, origin=ORIGIN)
+    paths = dicom.write_ct_series(ramp((4, 16, 16)), folder, spacing=SPACING, patient=PLANTED, origin=ORIGIN)
     uids = set()
     first_uid = pydicom.dcmread(paths[0]).SOPInstanceUID
     for path in paths:

@@ -74,7 +74,7 @@ def valid_files() -> dict[str, list[tuple[str, bytes]]]:
     with tempfile.TemporaryDirectory(prefix="medlab-fuzz-bases-") as folder:
         root = Path(folder)
         z, y, x = np.indices((3, 6, 5))
-        dicom.write_ct_series(-1000.0 + 100 * z + 10 * y + x, (2.5, 0.7, 0.8), root / "ct")
+        dicom.write_ct_series(-1000.0 + 100 * z + 10 * y + x, root / "ct", spacing=(2.5, 0.7, 0.8))
         dicom.write_radiograph(np.linspace(0, 1, 42).reshape(6, 7), root / "cxr" / "cxr.dcm")
         found = {name: sorted((root / name).iterdir()) for name in ("ct", "cxr")}
         for name in ("CT_small.dcm", "MR_small.dcm", "MR_truncated.dcm"):

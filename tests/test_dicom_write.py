@@ -108,7 +108,7 @@ def test_radiograph_round_trip(tmp_path):
 )
 def test_write_ct_series_checks_its_arguments(tmp_path, volume, spacing, match):
     with pytest.raises(DicomError, match=match):
-        dicom.write_ct_series(volume, spacing, tmp_path)
+        dicom.write_ct_series(volume, tmp_path, spacing=spacing)
 
 
 def test_write_ct_series_refuses_to_mix_with_older_slices(tmp_path):

@@ -68,7 +68,7 @@ def test_direction_rows_become_affine_columns(tmp_path):
 
 def test_a_dicom_series_saved_as_nifti_keeps_its_positions(tmp_path):
     volume = ramp((4, 6, 7)) - 1000
-    paths = dicom.write_ct_series(volume, SPACING, tmp_path / "ct", origin=ORIGIN)
+    paths = dicom.write_ct_series(volume, tmp_path / "ct", spacing=SPACING, origin=ORIGIN)
     series = dicom.read_series(tmp_path / "ct")
     path = io.save_nifti(series.volume, tmp_path / "ct.nii.gz", spacing=series.spacing, origin=series.origin,
                          direction=series.direction)
@@ -104,7 +104,7 @@ def test_monais_dicom_reader_puts_every_voxel_where_we_do(
     tmp_path, load_image, orientation, row, col, step
 ):
     volume = ramp((4, 6, 7)) - 1000
-    paths = dicom.write_ct_series(volume, SPACING, tmp_path / "ct", origin=ORIGIN)
+    paths = dicom.write_ct_series(volume, tmp_path / "ct", spacing=SPACING, origin=ORIGIN)
     for k, path in enumerate(paths):
         ds = pydicom.dcmread(path)
         ds.ImageOrientationPatient = [*row, *col]

@@ -11,11 +11,17 @@ from medlab.errors import reason
 
 
 class DicomError(ValueError):
-    """A DICOM file, folder or argument cannot be used; the message names it and the problem."""
+    """A DICOM file, folder or argument cannot be used; the message names it and the problem.
+
+    Taught in lab 01, section 2 (A series into a volume, in Hounsfield units).
+    """
 
 
 class DicomWarning(UserWarning):
-    """The input was usable, but the result is approximate (the message says how)."""
+    """The input was usable, but the result is approximate (the message says how).
+
+    Taught in lab 01, section 1 (What is in a DICOM file).
+    """
 
 
 _reason = reason

@@ -201,6 +201,8 @@ def read_series(
     >>> series = read_series(get_testdata_file("CT_small.dcm"))
     >>> series.volume.shape, series.metadata["Modality"], series.spacing[1:]
     ((1, 128, 128), 'CT', (0.661468, 0.661468))
+
+    Taught in lab 01, section 2 (A series into a volume, in Hounsfield units).
     """
     path = Path(path)
     notes: list[str] = []

@@ -59,6 +59,8 @@ def fake_patient(seed: int) -> dict[str, str]:
     >>> patient = fake_patient(0)
     >>> patient["PatientName"], patient["PatientSex"], patient["PatientAge"], patient == fake_patient(0)
     ('Fernhill^Greta', 'F', '035Y', True)
+
+    Taught in lab 01, section 11 (De-identification).
     """
     rng = random.Random(f"medlab-patient-{seed}")
     sex = rng.choice("FM")
@@ -145,9 +147,9 @@ def _save(ds: FileDataset, path: Path) -> None:
 
 def write_ct_series(
     volume_hu: Any,
-    spacing: tuple[float, float, float],
     folder: str | os.PathLike,
     *,
+    spacing: tuple[float, float, float],
     patient: Mapping[str, Any] | None = None,
     series_description: str = "MedLab synthetic CT",
     origin: tuple[float, float, float] = (0.0, 0.0, 0.0),
@@ -166,6 +168,8 @@ def write_ct_series(
     mediastinum and lung window presets, and one private element (creator ``"MEDLAB"``).
     UIDs derive from ``seed``, the patient and the volume, so the same call writes the same
     bytes. Returns the paths in slice order.
+
+    Taught in lab 01, section 1 (What is in a DICOM file).
     """
     volume, spacing, origin = _checked_ct_input(volume_hu, spacing, origin)
     folder = Path(folder)
@@ -318,6 +322,8 @@ def write_radiograph(
     *Pixel Spacing* and *Imager Pixel Spacing* ``(row, column)`` in mm.
     :func:`~medlab.dicom.read_series` reads it back as ``(1, H, W)`` holding the stored
     values 0..4095.
+
+    Taught in lab 01, section 1 (What is in a DICOM file).
     """
     array, spacing = _checked_radiograph(image, pixel_spacing)
     stored = np.rint(array * 4095).astype(np.uint16)

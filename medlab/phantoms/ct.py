@@ -113,6 +113,8 @@ def ct_volume(
         How many lesions of each kind to place (where the organ is in the field of view).
     patient_seed
         Anatomy seed: volumes that share it show the same patient.
+
+    Taught in lab 01, section 1 (What is in a DICOM file).
     """
     seed, shape, spacing, z_range, nodules, liver_lesions, patient_seed = _checked(
         seed, shape, spacing, z_range, nodules, liver_lesions, patient_seed
