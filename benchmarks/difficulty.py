@@ -27,18 +27,17 @@ from skimage.filters import threshold_otsu
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from medlab.metrics import dice
 from medlab.phantoms import chest_radiographs
 from medlab.runtime import setup
 
 SIZE, N_TRAIN, N_TEST, STEPS = 128, 480, 160, 300
 
 
-def dice(pred: np.ndarray, truth: np.ndarray) -> float:
-    return float(2 * (pred & truth).sum() / max(pred.sum() + truth.sum(), 1))
-
-
-def average_precision(detections, boxes) -> float:
-    """``detections``: per image a list of (row, col, score); ``boxes``: per image (M, 4) xyxy."""
+def centre_average_precision(boxes, detections) -> float:
+    """AP of point detections: ``boxes`` per image (M, 4) xyxy (the truth, first), ``detections``
+    per image a list of (row, col, score); a detection hits an unmatched box its centre falls in.
+    (``medlab.metrics.average_precision`` matches boxes by IoU; these detectors give points.)"""
     scored, n_true = [], sum(len(b) for b in boxes)
     for dets, truth in zip(detections, boxes):
         used = np.zeros(len(truth), bool)
@@ -88,10 +87,10 @@ def main():
     loss = DiceCELoss(sigmoid=True)
 
     start = time.perf_counter()
-    otsu = np.mean([dice(img < threshold_otsu(img), m) for img, m in zip(test_set.images[:, 0], lungs(test_set))])
+    otsu = np.mean([dice(m, img < threshold_otsu(img)) for img, m in zip(test_set.images[:, 0], lungs(test_set))])
     net = train(unet(), x_train, torch.as_tensor(lungs(train_set)[:, None], dtype=torch.float32), loss, session.device)
     pred = predict(net, x_test, session.device).numpy()[:, 0] > 0.5
-    unet_dice = np.mean([dice(p, m) for p, m in zip(pred, lungs(test_set))])
+    unet_dice = np.mean([dice(m, p) for p, m in zip(pred, lungs(test_set))])
     print(f"lung segmentation   Otsu Dice {otsu:.3f}   U-Net Dice {unet_dice:.3f}   ({time.perf_counter() - start:.0f} s)")
 
     start = time.perf_counter()
@@ -114,8 +113,8 @@ def main():
         centres = ndi.center_of_mass(h, labels, range(1, n + 1))
         scores = ndi.maximum(h, labels, range(1, n + 1))
         unet_dets.append([(r, c, float(s)) for (r, c), s in zip(centres, np.atleast_1d(scores))])
-    print(f"nodule detection    blob AP {average_precision(blob_dets, test_set.boxes):.3f}   "
-          f"U-Net heat-map AP {average_precision(unet_dets, test_set.boxes):.3f}   ({time.perf_counter() - start:.0f} s)")
+    print(f"nodule detection    blob AP {centre_average_precision(test_set.boxes, blob_dets):.3f}   "
+          f"U-Net heat-map AP {centre_average_precision(test_set.boxes, unet_dets):.3f}   ({time.perf_counter() - start:.0f} s)")
 
     start = time.perf_counter()
 
