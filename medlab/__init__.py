@@ -13,7 +13,7 @@ The imaging science the labs teach lives in ``phantoms``, ``dicom``, ``io``, ``w
 
 Conventions (CONTRIBUTING.md): metrics take the truth first (``dice(truth, pred)``, as
 scikit-learn's ``y_true, y_score``); options and units are keyword-only (``spacing=``,
-``tolerance_mm=``, ``iou_threshold=``); samples are dictionaries with MONAI's ``"image"`` and
+``tolerance_mm=``, ``iou_threshold=``, ``center=``/``width=``, ``device=``); samples are dictionaries with MONAI's ``"image"`` and
 ``"label"`` keys (detection: torchvision's ``(image, target)``); volumes are ``(z, y, x)`` with
 spacing in mm; a helper a lab uses says which lab teaches it.
 """

@@ -128,8 +128,8 @@ def run_course(
     from tqdm.auto import tqdm
 
     build_dir = Path(build_dir)
-    os.environ.setdefault(paths.RESULTS_ENV, str((build_dir / "results").resolve()))
-    results_folder = Path(os.environ[paths.RESULTS_ENV])
+    results_folder = paths.results_dir(build=build_dir).resolve()
+    os.environ[paths.RESULTS_ENV] = str(results_folder)  # the labs' kernels record there too
     notebooks = find_notebooks(notebook_dir)
     if only:
         wanted = {Path(n).stem for n in only}

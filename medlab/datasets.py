@@ -1,8 +1,9 @@
 """A torch Dataset of images with boxes, for detection, and the box convention it converts.
 
 Classification and segmentation samples in MedLab are dictionaries with MONAI's keys,
-``{"image": (C, H, W) float32, "label": ...}``, built in the labs (a list of dicts in a
-:class:`monai.data.Dataset`) or served by :mod:`medlab.realdata`. Detection samples follow
+``{"image": (C, H, W) float32, "label": ...}`` (in the labs, a list of dicts in a
+:class:`monai.data.Dataset`; the datasets of :mod:`medlab.realdata`), or plain tensor pairs from
+a ``TensorDataset``. Detection samples follow
 torchvision's detection models instead, which take an image and a target dictionary (a sample's
 boxes differ in number, so they cannot share one tensor): ``(image (1, H, W) float32,
 {"boxes": (M, 4) float32 as (x_min, y_min, x_max, y_max) in pixels, "labels": (M,) int64})``.
@@ -49,11 +50,6 @@ class DetectionDataset(torch.utils.data.Dataset):
             raise ValueError(f"{len(images)} images but {len(boxes)} box arrays")
         self.images, self.boxes, self.transform = images, list(boxes), transform
         self.labels = [np.ones(len(b), dtype=np.int64) for b in boxes] if labels is None else list(labels)
-
-    @classmethod
-    def from_radiographs(cls, batch: RadiographBatch, *, transform: Callable | None = None) -> DetectionDataset:
-        """Nodule detection on a radiograph batch (every box has label 1, ``"nodule"``)."""
-        return cls(batch.images, batch.boxes, transform=transform)
 
     def __len__(self) -> int:
         return len(self.images)

@@ -84,10 +84,10 @@ def check_close(
     passed(f"{name} is correct")
 
 
-def check_between(value: Any, low: float, high: float, *, name: str, hint: str = "") -> None:
+def check_between(value: Any, *, low: float, high: float, name: str, hint: str = "") -> None:
     """Pass if ``low <= value <= high``.
 
-    >>> check_between(0.93, 0.9, 1.0, name="sensitivity")
+    >>> check_between(0.93, low=0.9, high=1.0, name="sensitivity")
     ✔ sensitivity = 0.93 is within [0.9, 1]
 
     Taught in lab 00 (How to use this workbook).

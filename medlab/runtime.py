@@ -140,6 +140,8 @@ class Session:
 
     ``started`` is a :func:`time.perf_counter` reading in seconds. ``claims`` and ``results``
     collect what :func:`medlab.claims.claim` and :func:`medlab.report.record` were given.
+
+    Taught in lab 00, section 1 (Your session).
     """
 
     notebook: str

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medlab import paths
 from medlab.claims import CLAIMS_ENV, describe, margin
 
 OTHER_KERNELS = {
@@ -106,8 +107,7 @@ def run_one(run: Run, lab: str, *, notebook_dir: Path, sweep_dir: Path, timeout_
     results = folder / "results"
     (results / f"{lab}.json").unlink(missing_ok=True)
     env = {**os.environ, **run.env, CLAIMS_ENV: "defer",
-           "MEDLAB_RESULTS_DIR": str(results.resolve()),
-           "MEDLAB_CHECKPOINT_DIR": str((folder / "checkpoints").resolve())}
+           paths.RESULTS_ENV: str(results.resolve()), paths.CHECKPOINT_ENV: str((folder / "checkpoints").resolve())}
     lab_build = folder / "labs" / lab
     (lab_build / "report.json").unlink(missing_ok=True)
     command = [sys.executable, "-m", "medlab.course", "run", lab, "--notebook-dir", str(notebook_dir),

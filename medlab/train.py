@@ -6,8 +6,9 @@ and restores the best weights. Nothing is hidden: each step is the plain PyTorch
 (forward, loss, backward, step). On CUDA it adds what makes GPUs fast — mixed precision and the
 ``channels_last`` memory layout — and nothing else changes.
 
-Batches are dictionaries with ``"image"`` and ``"label"`` (MONAI's keys, which every medlab
-dataset serves), or ``(inputs, targets)`` pairs (a ``TensorDataset``'s).
+Batches are dictionaries with ``"image"`` and ``"label"`` (MONAI's keys, as the datasets of
+:mod:`medlab.realdata` and the labs' MONAI datasets serve them), or ``(inputs, targets)`` pairs
+(a ``TensorDataset``'s).
 Checkpoints are written atomically and read with ``torch.load(weights_only=True)``.
 """
 
@@ -36,7 +37,10 @@ Metric = Callable[[np.ndarray, np.ndarray], float]
 @dataclass
 class History:
     """Per-epoch training record. ``best_epoch`` counts from 0; ``val_metric`` is empty when no
-    metric was given."""
+    metric was given.
+
+    Taught in lab 03, section 3 (The training loop).
+    """
 
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
@@ -88,8 +92,8 @@ def _autocast(device: torch.device, amp: bool):
         else torch.autocast(device_type="cpu", enabled=False)
 
 
-def train_one_epoch(model: torch.nn.Module, loader: Iterable, loss_fn: Callable, optimizer: torch.optim.Optimizer,
-                    device: torch.device, *, regularizer: Callable[[torch.nn.Module], torch.Tensor] | None = None,
+def train_one_epoch(model: torch.nn.Module, loader: Iterable, *, loss_fn: Callable, optimizer: torch.optim.Optimizer,
+                    device: torch.device, regularizer: Callable[[torch.nn.Module], torch.Tensor] | None = None,
                     amp: bool = False, scaler: torch.amp.GradScaler | None = None) -> float:
     """One pass over ``loader``: forward, loss (+ ``regularizer(model)``), backward, step.
     Returns the mean training loss (without the regulariser) per sample."""
@@ -132,7 +136,7 @@ def _run(model, loader, device, *, amp=False, loss_fn=None):
     return torch.cat(outputs), torch.cat(targets), (total / max(count, 1) if loss_fn is not None else None)
 
 
-def predict(model: torch.nn.Module, loader: Iterable, device: torch.device, *, amp: bool = False
+def predict(model: torch.nn.Module, loader: Iterable, *, device: torch.device, amp: bool = False
             ) -> tuple[np.ndarray, np.ndarray]:
     """Model outputs and targets over ``loader``, as NumPy arrays (outputs squeezed to ``(N,)``
     for single-output models).
@@ -145,7 +149,7 @@ def predict(model: torch.nn.Module, loader: Iterable, device: torch.device, *, a
     return outputs.numpy(), targets.numpy()
 
 
-def evaluate(model: torch.nn.Module, loader: Iterable, loss_fn: Callable, device: torch.device, *,
+def evaluate(model: torch.nn.Module, loader: Iterable, *, loss_fn: Callable, device: torch.device,
              metric: Metric | None = None, score: Callable[[torch.Tensor], torch.Tensor] | None = None,
              amp: bool = False) -> tuple[float, float | None]:
     """Mean loss over ``loader`` and, if given, ``metric(targets, score(outputs))``.
@@ -206,9 +210,9 @@ def fit(
     history, best_value, best_state = History(), -math.inf, None
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
-        history.train_loss.append(train_one_epoch(model, train_loader, loss_fn, optimizer, device,
+        history.train_loss.append(train_one_epoch(model, train_loader, loss_fn=loss_fn, optimizer=optimizer, device=device,
                                                   regularizer=regularizer, amp=use_amp, scaler=scaler))
-        val_loss, value = evaluate(model, val_loader, loss_fn, device, metric=metric, score=score, amp=use_amp)
+        val_loss, value = evaluate(model, val_loader, loss_fn=loss_fn, device=device, metric=metric, score=score, amp=use_amp)
         _check_finite(val_loss, f"the validation loss after epoch {epoch + 1}",
                       "the model's outputs overflowed; lower the learning rate")
         if value is not None:

@@ -29,12 +29,12 @@ def widgets_available() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def show_slice(volume: np.ndarray, index: int, center: float, width: float, *,
+def show_slice(volume: np.ndarray, *, index: int, center: float, width: float,
                spacing: tuple[float, float, float] | None = None, ax: plt.Axes | None = None) -> plt.Axes:
     """Draw axial slice ``index`` of ``volume`` ``(z, y, x)`` in HU through a window."""
     if ax is None:
         _, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.imshow(window(volume[index], center, width), cmap="gray", vmin=0, vmax=1,
+    ax.imshow(window(volume[index], center=center, width=width), cmap="gray", vmin=0, vmax=1,
               aspect=1.0 if spacing is None else spacing[1] / spacing[2])
     ax.set_title(f"slice {index} · level {center:g} HU · width {width:g} HU", fontsize=9)
     ax.axis("off")
@@ -54,7 +54,7 @@ def window_viewer(volume: np.ndarray, *, spacing: tuple[float, float, float] | N
     if volume.ndim != 3:
         raise ValueError(f"window_viewer needs a (z, y, x) volume, got shape {volume.shape}")
     start = volume.shape[0] // 2 if index is None else int(index)
-    show_slice(volume, start, center, width, spacing=spacing)
+    show_slice(volume, index=start, center=center, width=width, spacing=spacing)
     plt.show()
     if not widgets_available():
         return None
@@ -81,12 +81,12 @@ def window_viewer(volume: np.ndarray, *, spacing: tuple[float, float, float] | N
     return w.VBox([w.HBox(list(sliders.values())), hint, live])
 
 
-def show_overlay(volume: np.ndarray, index: int, masks: dict[str, np.ndarray], *, center: float = 40.0,
+def show_overlay(volume: np.ndarray, masks: dict[str, np.ndarray], *, index: int, center: float = 40.0,
                  width: float = 400.0, spacing: tuple[float, float, float] | None = None,
                  ax: plt.Axes | None = None) -> plt.Axes:
     """Axial slice ``index`` of ``volume`` ``(z, y, x)`` in HU with the outline of each named
     ``(z, y, x)`` mask in its own colour (a legend names them)."""
-    ax = show_slice(volume, index, center, width, spacing=spacing, ax=ax)
+    ax = show_slice(volume, index=index, center=center, width=width, spacing=spacing, ax=ax)
     handles = []
     for colour, (name, mask) in zip(("lime", "red", "deepskyblue", "orange", "magenta"), masks.items()):
         plane = np.asarray(mask[index], dtype=float)
@@ -117,7 +117,7 @@ def overlay_viewer(volume: np.ndarray, masks: dict[str, np.ndarray], *, spacing:
     if index is None:
         first = np.asarray(next(iter(masks.values()))) if masks else np.zeros(volume.shape)
         index = int(first.reshape(len(first), -1).sum(1).argmax()) if first.any() else volume.shape[0] // 2
-    show_overlay(volume, index, masks, center=center, width=width, spacing=spacing)
+    show_overlay(volume, masks, index=index, center=center, width=width, spacing=spacing)
     plt.show()
     if not widgets_available():
         return None
@@ -129,7 +129,7 @@ def overlay_viewer(volume: np.ndarray, masks: dict[str, np.ndarray], *, spacing:
     def redraw(change):
         with live:  # drawn only when the slider moves, like window_viewer
             live.clear_output(wait=True)
-            show_overlay(volume, change["new"], masks, center=center, width=width, spacing=spacing)
+            show_overlay(volume, masks, index=change["new"], center=center, width=width, spacing=spacing)
             plt.show()
 
     slider.observe(redraw, names="value")

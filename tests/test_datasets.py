@@ -20,7 +20,7 @@ def test_swap_box_axes_is_its_own_inverse():
 
 
 def test_detection_targets_in_torchvision_format(batch):
-    ds = DetectionDataset.from_radiographs(batch)
+    ds = DetectionDataset(batch.images, batch.boxes)
     image, target = ds[0]
     assert image.shape == (1, 64, 64) and image.dtype == torch.float32
     assert target["boxes"].dtype == torch.float32 and target["labels"].dtype == torch.int64

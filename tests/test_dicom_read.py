@@ -33,8 +33,8 @@ def test_ct_series_round_trip_is_exact(tmp_path):
     meta = series.metadata
     assert meta["Modality"] == "CT" and meta["Manufacturer"] == "MedLab"
     assert meta["RescaleIntercept"] == -1024 and meta["RescaleSlope"] == 1
-    assert meta["WindowCenter"] == [WINDOWS["mediastinum"][0], WINDOWS["lung"][0]]
-    assert meta["WindowWidth"] == [WINDOWS["mediastinum"][1], WINDOWS["lung"][1]]
+    assert meta["WindowCenter"] == [WINDOWS["mediastinum"]["center"], WINDOWS["lung"]["center"]]
+    assert meta["WindowWidth"] == [WINDOWS["mediastinum"]["width"], WINDOWS["lung"]["width"]]
     assert meta["orientation"] == "axial" and meta["NumberOfSlices"] == 6
     assert meta["PatientID"] == dicom.fake_patient(0)["PatientID"]
     assert meta["SeriesDescription"] == "MedLab synthetic CT"

@@ -39,8 +39,8 @@ def test_check_close_explains_what_is_wrong(actual, expected, message):
 
 
 def test_check_between():
-    check_between(0.5, 0.0, 1.0, name="p")
+    check_between(0.5, low=0.0, high=1.0, name="p")
     with pytest.raises(ExerciseError, match="p = 1.5, expected between 0 and 1. Hint: smaller"):
-        check_between(1.5, 0.0, 1.0, name="p", hint="smaller")
+        check_between(1.5, low=0.0, high=1.0, name="p", hint="smaller")
     with pytest.raises(ExerciseError, match="still empty"):
-        check_between(..., 0.0, 1.0, name="p")
+        check_between(..., low=0.0, high=1.0, name="p")

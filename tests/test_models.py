@@ -55,8 +55,8 @@ def test_torchvision_cache_is_only_looked_up(tmp_path, monkeypatch):
 
 
 def test_efficientnet_classifier_takes_grey_images_and_keeps_imagenet_features():
-    pretrained = models.efficientnet_lite0_classifier(2)
-    random = models.efficientnet_lite0_classifier(2, pretrained=False)
+    pretrained = models.efficientnet_lite0_classifier(outputs=2)
+    random = models.efficientnet_lite0_classifier(outputs=2, pretrained=False)
     with torch.no_grad():
         assert pretrained.eval()(torch.rand(3, 1, 32, 32)).shape == (3, 2)
     reference = models.efficientnet_lite0_imagenet().conv_stem.weight

@@ -12,13 +12,13 @@ import pytest
 from notebook_harness import replay
 
 from medlab.course import execute, find_notebooks
-from medlab.paths import RESULTS_ENV
+from medlab.paths import RESULTS_ENV, build_dir
 from medlab.report import load_results
 from medlab.standard import check_standard
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = Path(os.environ.get("MEDLAB_NOTEBOOK_DIR", ROOT / "notebooks"))
-BUILD_DIR = Path(os.environ.get("MEDLAB_BUILD_DIR", ROOT / "build"))
+BUILD_DIR = build_dir()
 PROFILE = os.environ.get("MEDLAB_PROFILE", "default")
 NOTEBOOKS = find_notebooks(NOTEBOOK_DIR)
 

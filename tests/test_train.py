@@ -39,7 +39,7 @@ def test_fit_learns_and_records_history():
     assert len(history.train_loss) == len(history.val_loss) == len(history.val_metric) == 8
     assert history.train_loss[-1] < history.train_loss[0] * 0.7
     assert history.best > 0.95
-    loss, auc = evaluate(model, val, bce, DEVICE, metric=roc_auc_score)
+    loss, auc = evaluate(model, val, loss_fn=bce, device=DEVICE, metric=roc_auc_score)
     assert auc == pytest.approx(history.best)  # the best epoch's weights were restored
 
 
@@ -53,7 +53,7 @@ def test_early_stopping_and_restoring_the_best_epoch():
     history = fit(model, train, flipped, loss_fn=bce, optimizer=torch.optim.SGD(model.parameters(), 0.5),
                   device=DEVICE, epochs=20, patience=3, progress=False)
     assert history.stopped_early and len(history.val_loss) == 4 and history.best_epoch == 0
-    assert evaluate(model, flipped, bce, DEVICE)[0] == pytest.approx(history.val_loss[0])
+    assert evaluate(model, flipped, loss_fn=bce, device=DEVICE)[0] == pytest.approx(history.val_loss[0])
 
 
 def test_dictionary_batches_and_predict():
@@ -62,12 +62,12 @@ def test_dictionary_batches_and_predict():
     model = torch.nn.Linear(4, 1)
     history = fit(model, batches, batches, loss_fn=bce, optimizer=torch.optim.SGD(model.parameters(), 0.1),
                   device=DEVICE, epochs=2, progress=False)
-    scores, targets = predict(model, batches, DEVICE)
+    scores, targets = predict(model, batches, device=DEVICE)
     assert scores.shape == (64,) and np.array_equal(targets, y.numpy()) and isinstance(history, History)
     with pytest.raises(KeyError, match="not 'mask'"):
-        predict(model, [{"image": b["image"], "mask": b["label"]} for b in batches], DEVICE)
+        predict(model, [{"image": b["image"], "mask": b["label"]} for b in batches], device=DEVICE)
     with pytest.raises(KeyError, match="'label'"):
-        predict(model, [{"image": x, "target": y}], DEVICE)
+        predict(model, [{"image": x, "target": y}], device=DEVICE)
 
 
 def test_regularizer_is_added_to_the_objective():
@@ -180,7 +180,7 @@ def test_history_best_before_any_epoch_is_an_error():
 def test_batches_of_the_wrong_form_are_named(batch, message):
     model = torch.nn.Linear(4, 1)
     with pytest.raises(ValueError, match=message):
-        evaluate(model, [batch], bce, DEVICE)
+        evaluate(model, [batch], loss_fn=bce, device=DEVICE)
 
 
 def test_a_checkpoint_of_another_architecture_names_the_file(tmp_path):

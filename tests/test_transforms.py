@@ -59,7 +59,7 @@ def test_window_refuses_settings_that_would_give_nan_or_nothing(center, width, m
     from medlab.windowing import window
 
     with pytest.raises(ValueError, match=message):
-        window(np.zeros(3), center, width)
+        window(np.zeros(3), center=center, width=width)
 
 
 @pytest.mark.parametrize("spacing, target, message", [

@@ -34,7 +34,7 @@ def test_in_a_kernel_the_sliders_redraw_the_view(monkeypatch):
     volume = np.arange(3 * 4 * 4, dtype=np.float32).reshape(3, 4, 4)
     monkeypatch.setattr(widgets, "widgets_available", lambda: True)
     drawn = []
-    monkeypatch.setattr(widgets, "show_slice", lambda vol, index, center, width, spacing=None: drawn.append((index, center, width)))
+    monkeypatch.setattr(widgets, "show_slice", lambda vol, *, index, center, width, spacing=None: drawn.append((index, center, width)))
     monkeypatch.setattr(plt, "show", lambda: None)
     viewer = widgets.window_viewer(volume, center=0, width=100)
     assert drawn == [(1, 0, 100)]  # the static first view only
@@ -63,7 +63,7 @@ def test_overlay_viewer_slider_redraws(monkeypatch):
     volume = np.zeros((3, 8, 8), np.float32)
     monkeypatch.setattr(widgets, "widgets_available", lambda: True)
     drawn = []
-    monkeypatch.setattr(widgets, "show_overlay", lambda vol, index, masks, **kw: drawn.append(index))
+    monkeypatch.setattr(widgets, "show_overlay", lambda vol, masks, *, index, **kw: drawn.append(index))
     monkeypatch.setattr(plt, "show", lambda: None)
     viewer = widgets.overlay_viewer(volume, {"m": np.zeros((3, 8, 8), bool)})
     viewer.children[0].value = 2

@@ -7,6 +7,13 @@ Table E.1-1 with several hundred attributes, is :data:`BASIC_PROFILE` (see
 :mod:`medlab.dicom.basic_profile` for its source and edition); every attribute is looked up
 by its tag, at every depth of nested sequences.
 
+The table comes from ``dicom-anonymizer``; its engine does not. That engine replaces UIDs with
+random ones remembered in a process-wide dictionary (two runs give different UIDs, so the
+files of one study cleaned in two runs no longer belong together), changes the dataset in
+place, and reports nothing. The engine here derives each new UID and identifier from the old
+one and a secret ``salt`` (the same study keeps its links across runs), writes copies, and
+reports every change.
+
 >>> import shutil, tempfile, pydicom
 >>> from pydicom.data import get_testdata_file
 >>> original = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
@@ -76,7 +83,10 @@ class Change(NamedTuple):
 
 @dataclass
 class DeidentificationReport:
-    """What :func:`deidentify` did: files written, per file the changes, and files skipped."""
+    """What :func:`deidentify` did: files written, per file the changes, and files skipped.
+
+    Taught in lab 01, section 11 (De-identification).
+    """
 
     source: Path
     destination: Path

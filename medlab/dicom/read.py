@@ -54,6 +54,8 @@ class Series:
     warnings
         Everything approximate about this series; each was also issued as a
         :class:`DicomWarning`.
+
+    Taught in lab 01, section 2 (A series into a volume, in Hounsfield units).
     """
 
     volume: np.ndarray

@@ -300,7 +300,7 @@ def _set_ct_plane(ds: FileDataset, k: int, spacing: tuple[float, ...], origin: t
 def _set_ct_pixels(ds: FileDataset, pixels: np.ndarray) -> None:
     """Store ``pixels`` ``(y, x)`` (uint16) as 16-bit MONOCHROME2 with the HU rescale
     (intercept :data:`CT_STORED_MIN_HU`, slope 1) and the mediastinum and lung windows."""
-    (center_m, width_m), (center_l, width_l) = WINDOWS["mediastinum"], WINDOWS["lung"]
+    (center_m, width_m), (center_l, width_l) = (tuple(WINDOWS[name].values()) for name in ("mediastinum", "lung"))
     ds.set_pixel_data(pixels, "MONOCHROME2", 16, generate_instance_uid=False)
     ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = str(CT_STORED_MIN_HU), "1", "HU"
     ds.WindowCenter = [_ds(center_m), _ds(center_l)]

@@ -33,7 +33,8 @@ def reliability_curve(y_true: Any, probability: Any, *, n_bins: int = 10) -> dic
 
     The means of the non-empty bins are scikit-learn's ``calibration_curve``; this adds the
     counts (which the expected calibration error weights by, and a plot shows) and keeps empty
-    bins, with ``count`` 0 and NaN means, so that bin ``k`` is always ``[k / n_bins, (k+1) / n_bins]``.
+    bins, with ``count`` 0 and NaN means, so that bin ``k`` is always ``(k / n_bins, (k+1) / n_bins]``
+    (bin 0 also holds 0).
 
     Taught in lab 07, section 5 (Calibration: can the probabilities be taken literally?).
     """

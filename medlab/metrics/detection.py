@@ -10,7 +10,10 @@ images, ``truths[i]`` holding image ``i``'s ``(M, 4)`` true boxes and ``predicti
 Average precision follows the COCO definition (precision made monotone, read at 101 recall
 points), so it agrees with ``pycocotools`` and ``torchmetrics`` for a single class. FROC
 (free-response ROC) gives the sensitivity at fixed numbers of false positives per image, as
-lung-nodule challenges report it.
+lung-nodule challenges report it. pycocotools, the reference, is not called: it works on COCO
+dictionaries of a whole dataset and prints as it goes, where the labs need the hits of each
+detection (for FROC, and to draw them); ``tests/test_metrics_detection.py`` checks that both
+give the same AP.
 """
 
 from __future__ import annotations

@@ -3,8 +3,9 @@
 Every function takes the true mask first and the predicted mask second, as scikit-learn's
 metrics do, both of one shape (2D ``(H, W)`` or 3D ``(z, y, x)``, anything that converts to
 bool), and, for distances, the voxel ``spacing`` in mm by keyword (one value per axis, or one
-for all; default 1). Distances come from MONAI's implementations; this module adds
-the shape checks and the empty-mask rules, which are decided once here instead of returning NaN:
+for all; default 1). Distances come from MONAI's implementations; Dice and IoU are two sums,
+counted here. This module adds the shape checks and the empty-mask rules, which are decided
+once here instead of the NaN that MONAI's ``compute_dice`` gives for two empty masks:
 
 =====================  ==================  =======================
 case                   Dice, IoU, surface   Hausdorff 95 (mm)
@@ -117,7 +118,10 @@ def hausdorff95(truth: Any, pred: Any, *, spacing: Spacing = None) -> float:
 
 def surface_dice(truth: Any, pred: Any, *, tolerance_mm: float, spacing: Spacing = None) -> float:
     """Normalised surface Dice: the fraction of both boundaries lying within ``tolerance_mm`` of
-    the other boundary, in [0, 1]. It rewards contours a reader would accept as drawn."""
+    the other boundary, in [0, 1]. It rewards contours a reader would accept as drawn.
+
+    Taught in lab 05, section 5 (Measuring a segmentation, in millimetres).
+    """
     tolerance_mm = arguments.number(tolerance_mm, "tolerance_mm", low=0.0)
     truth, pred = _pair(truth, pred)
     spacing = _spacing(spacing, pred.ndim)

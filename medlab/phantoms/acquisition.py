@@ -83,14 +83,6 @@ def get_site(name: str) -> Site:
         raise ValueError(f"unknown site {name!r}: the cohort has sites {', '.join(SITES)}") from None
 
 
-def shading(rng: np.random.Generator, shape: tuple[int, ...], *, batch: int, strength: float) -> np.ndarray:
-    """A smooth multiplicative field around 1 (``exp(strength · field)``), shape ``(batch, *shape)``.
-    Models uneven exposure (X-ray) or coil sensitivity (MR)."""
-    if strength <= 0:
-        return np.ones((batch,) + tuple(shape), dtype=np.float32)
-    return np.exp(strength * smooth_field(rng, shape, batch=batch, knots=4)).astype(np.float32)
-
-
 EFFECTS = ("contrast", "gamma", "shading", "blur", "noise")
 """A radiograph site's effects, in the order :func:`apply_site` applies them."""
 
@@ -131,6 +123,8 @@ class Acquisition:
         multiplies the image by ``exp(inhomogeneity · shading)``.
     noise: ``(N, H, W)`` standard normal noise (unit standard deviation); a site scales it to its
         noise level.
+
+    Taught in lab 04, section 5 (Domain shift: a new hospital's scanner).
     """
 
     shading: np.ndarray = field(repr=False)

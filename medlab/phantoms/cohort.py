@@ -35,6 +35,8 @@ class Record:
 
     ``label`` is 1 when the image shows a pneumonia-like opacity; ``n_nodules`` counts its
     nodules. ``patient_seed`` fixes the patient's anatomy, ``image_seed`` the rest.
+
+    Taught in lab 02, section 1 (The cohort and the task).
     """
 
     image_id: str

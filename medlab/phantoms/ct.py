@@ -51,6 +51,8 @@ class CTVolume:
     lesions: one dict per lesion: ``kind`` (``"nodule"`` or ``"liver_lesion"``), ``center``
         ``(z, y, x)`` in voxels, ``radius_mm``.
     site: acquisition site.
+
+    Taught in lab 01, section 1 (What is in a DICOM file).
     """
 
     image: np.ndarray

@@ -18,7 +18,6 @@ import numpy as np
 import scipy.ndimage as ndi
 
 from medlab import arguments
-from medlab.phantoms.acquisition import shading
 from medlab.phantoms.ct import LABELS, CTVolume
 from medlab.phantoms.fields import smooth_field
 
@@ -64,7 +63,8 @@ def mr_like(
     body = ct.labels != LABELS.index("background")
     image += 0.04 * smooth_field(rng, ct.labels.shape, batch=1, knots=10)[0] * body
     image = ndi.gaussian_filter(image, sigma=(0.0, 0.7, 0.7))
-    image *= shading(rng, ct.labels.shape, batch=1, strength=bias)[0]
+    if bias > 0:  # coil shading: a smooth multiplicative field around 1
+        image *= np.exp(bias * smooth_field(rng, ct.labels.shape, batch=1, knots=4)).astype(np.float32)[0]
     real = image + noise * rng.standard_normal(image.shape, dtype=np.float32)
     imaginary = noise * rng.standard_normal(image.shape, dtype=np.float32)
     return np.sqrt(real * real + imaginary * imaginary).astype(np.float32)

@@ -58,6 +58,8 @@ class RadiographBatch:
     labels: ``(N,)`` int64, 1 = pneumonia-like opacity present.
     opacity_types: per image ``"none"``, ``"diffuse"`` or ``"consolidated"``.
     sites: per image, the acquisition site.
+
+    Taught in lab 01, section 1 (What is in a DICOM file).
     """
 
     images: np.ndarray
@@ -298,7 +300,7 @@ def chest_radiographs(
         One anatomy seed per image; images sharing a seed show the same patient. Default:
         every image a different patient.
 
-    Taught in lab 01, section 8 (Tiling a large image into overlapping windows).
+    Taught in lab 01, section 1 (What is in a DICOM file).
     """
     n = arguments.integer(n, "n", minimum=1)
     size = arguments.integer(size, "size", minimum=32, maximum=MAX_SIZE)
