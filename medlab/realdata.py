@@ -2,7 +2,7 @@
 
 | layout | on disk | read with |
 |---|---|---|
-| MedMNIST | one ``<name>.npz`` with ``train_images``, ``train_labels``, ``val_*``, ``test_*`` | :func:`load_medmnist`, :class:`MedMNISTDataset` |
+| MedMNIST | one ``<name>.npz`` with ``train_images``, ``train_labels``, ``val_*``, ``test_*`` | :func:`find_medmnist`, :func:`load_medmnist`, :class:`MedMNISTDataset` |
 | MedNIST | ``root/<Class>/*.jpeg``, one folder per class | :func:`mednist_items`, :class:`MedNISTDataset` |
 | Medical Segmentation Decathlon | ``dataset.json``, ``imagesTr/``, ``labelsTr/``, ``imagesTs/`` | :func:`decathlon_items`, :class:`DecathlonDataset` |
 | DICOM studies | folders of ``.dcm`` files, one series each | :func:`dicom_series_folders`, then :func:`medlab.dicom.read_series` |
@@ -108,6 +108,40 @@ def load_medmnist(path: str | os.PathLike, split: str) -> tuple[np.ndarray, np.n
     if labels.ndim not in (1, 2) or len(labels) != len(images):
         raise DataError(f"{path}: {len(images)} images but labels of shape {labels.shape}")
     return images, _class_labels(labels, path, keys[1])
+
+
+def find_medmnist(data_dir: str | os.PathLike, name: str) -> Path:
+    """The MedMNIST file for dataset ``name`` (such as ``"pneumoniamnist"``) in ``data_dir``.
+
+    ``data_dir`` may be the ``.npz`` file itself, or a folder holding ``<name>.npz`` (the
+    published 28 × 28 file) or exactly one ``<name>_<suffix>.npz`` (MedMNIST+ sizes such as
+    ``pneumoniamnist_64.npz``, or a local copy such as ``pneumoniamnist_dev.npz``).
+
+    Taught in lab 04, section 1 (The target task, with few labels).
+    """
+    path = Path(data_dir)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"DATA_DIR {path} does not exist: point it at the folder holding {name}.npz "
+            f"(download it with medlab.registry.fetch({name!r}))"
+        )
+    exact = path / f"{name}.npz"
+    if exact.is_file():
+        return exact
+    candidates = sorted(p for p in path.glob(f"{name}_*.npz") if p.is_file() and not _hidden(p))
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        raise DataError(
+            f"{path} holds several {name} files ({', '.join(p.name for p in candidates)}): "
+            "set DATA_DIR to the one to use"
+        )
+    raise FileNotFoundError(
+        f"no {name}.npz in {path} (it holds {', '.join(sorted(p.name for p in path.glob('*.npz'))) or 'no .npz files'}): "
+        f"download it with medlab.registry.fetch({name!r}) and point DATA_DIR at its folder"
+    )
 
 
 def _class_labels(labels: np.ndarray, path: Path, key: str) -> np.ndarray:

@@ -276,3 +276,27 @@ def test_dicom_series_folders_finds_every_folder_with_files(tmp_path):
     assert realdata.dicom_series_folders(tmp_path)[0] == tmp_path
     with pytest.raises(FileNotFoundError, match="no folder at"):
         realdata.dicom_series_folders(tmp_path / "nowhere")
+
+
+def test_find_medmnist_takes_the_file_the_folder_or_a_sized_copy(tmp_path):
+    published = tmp_path / "published"
+    published.mkdir()
+    write_medmnist(published / "pneumoniamnist.npz")
+    write_medmnist(published / "pneumoniamnist_64.npz")
+    assert realdata.find_medmnist(published, "pneumoniamnist") == published / "pneumoniamnist.npz"
+    assert realdata.find_medmnist(published / "pneumoniamnist_64.npz", "pneumoniamnist").name == "pneumoniamnist_64.npz"
+    sized = tmp_path / "sized"
+    sized.mkdir()
+    write_medmnist(sized / "breastmnist_dev.npz")
+    assert realdata.find_medmnist(sized, "breastmnist").name == "breastmnist_dev.npz"
+
+
+def test_find_medmnist_names_what_it_found_instead(tmp_path):
+    write_medmnist(tmp_path / "breastmnist_64.npz")
+    write_medmnist(tmp_path / "breastmnist_128.npz")
+    with pytest.raises(realdata.DataError, match="several breastmnist files.*breastmnist_128.npz"):
+        realdata.find_medmnist(tmp_path, "breastmnist")
+    with pytest.raises(FileNotFoundError, match="no pneumoniamnist.npz in .*breastmnist_128.npz"):
+        realdata.find_medmnist(tmp_path, "pneumoniamnist")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        realdata.find_medmnist(tmp_path / "absent", "pneumoniamnist")
