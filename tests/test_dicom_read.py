@@ -10,8 +10,10 @@ import warnings
 import numpy as np
 import pydicom
 import pytest
-from dicom_helpers import ORIGIN, SPACING, edit, ramp, read_quietly, write
+import scipy.ndimage as ndi
+from dicom_helpers import ORIGIN, SPACING, edit, ramp, read_quietly, write, write_tilted
 from pydicom.data import get_testdata_file
+from real_data_helpers import real_data
 
 from medlab import dicom
 from medlab.dicom import DicomError, DicomWarning
@@ -101,6 +103,15 @@ def test_files_that_are_not_dicom_are_skipped_and_listed(tmp_path):
     assert ".DS_Store" in series.warnings[0] and "README.txt" in series.warnings[0]
 
 
+def test_a_dicomdir_index_is_skipped_and_named_whatever_its_file_name(tmp_path):
+    write(tmp_path / "ct")
+    shutil.copy(get_testdata_file("DICOMDIR"), tmp_path / "ct" / "DIRFILE")  # as Philips names it
+    with pytest.warns(DicomWarning, match=r"skipped 1 file\(s\) .*: DIRFILE \(a DICOMDIR index\)"):
+        series = dicom.read_series(tmp_path / "ct")
+    np.testing.assert_array_equal(series.volume, ramp())
+    assert len(series.paths) == 6 and len(series.warnings) == 1
+
+
 # --------------------------------------------------------------------------- geometry traps
 
 
@@ -184,8 +195,189 @@ def test_gantry_tilt_from_positions_is_refused(tmp_path):
 def test_gantry_tilt_attribute_is_refused(tmp_path):
     paths = write(tmp_path / "ct")
     edit(paths[0], GantryDetectorTilt=12)
-    with pytest.raises(DicomError, match="GantryDetectorTilt is 12 degrees.*shear the anatomy"):
+    with pytest.raises(DicomError, match="GantryDetectorTilt is 12 degrees.*shear the anatomy.*tilt='correct'"):
         dicom.read_series(tmp_path / "ct")
+
+
+# --------------------------------------------------------------------------- gantry tilt corrected
+
+WHOLE_PIXEL_TILT = math.degrees(math.atan(SPACING[1] / SPACING[0]))  # each slice one row further
+
+
+def read_noting_tilt(path, **kwargs):
+    """read_series(path, tilt="correct") and its DicomWarnings, which must say what was done."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        series = dicom.read_series(path, tilt="correct", **kwargs)
+    assert [str(w.message) for w in caught] == series.warnings
+    assert all(w.category is DicomWarning for w in caught)
+    return series
+
+
+def first_row(series):
+    """Row of the straightened grid where the first slice's pixel [0, 0] lies."""
+    offset = (np.asarray(ORIGIN) - series.origin) @ series.direction[1] / series.spacing[1]
+    assert abs(offset - round(offset)) < 1e-6
+    return int(round(offset))
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_gantry_tilt_is_corrected_onto_the_straight_grid_of_the_slices(tmp_path, sign):
+    truth = ramp()  # (6, 32, 32): plane k of the tilted gantry, every voxel its own value
+    paths, shifts = write_tilted(tmp_path / "ct", truth, tilt_deg=sign * WHOLE_PIXEL_TILT)
+    np.testing.assert_allclose(shifts, sign * np.arange(6), atol=1e-12)
+    with pytest.raises(DicomError, match=f"GantryDetectorTilt is {sign * WHOLE_PIXEL_TILT:g} degrees"):
+        dicom.read_series(tmp_path / "ct")
+    series = read_noting_tilt(tmp_path / "ct")
+    t = math.radians(sign * WHOLE_PIXEL_TILT)
+    assert series.volume.shape == (6, 32 + 5, 32) and series.paths == paths
+    np.testing.assert_allclose(series.spacing, SPACING, rtol=1e-6)  # along the normal, not the table
+    np.testing.assert_allclose(series.direction, [[1, 0, 0], [0, math.cos(t), math.sin(t)],
+                                                  [0, -math.sin(t), math.cos(t)]], atol=1e-6)
+    assert series.metadata["tilt_deg"] == pytest.approx(WHOLE_PIXEL_TILT, abs=1e-4)
+    assert series.metadata["GantryDetectorTilt"] == pytest.approx(sign * WHOLE_PIXEL_TILT)
+    assert series.metadata["orientation"] == "oblique"
+    first = first_row(series)
+    assert first == (0 if sign > 0 else 5)
+    for k in range(6):  # whole-pixel shifts: each slice copied exactly where its anatomy lies
+        seen = range(k, 32) if sign > 0 else range(0, 32 - k)
+        rows = np.array(seen)
+        np.testing.assert_array_equal(series.volume[k, first + rows], truth[k, rows])
+        elsewhere = np.setdiff1d(np.arange(37), first + rows)
+        assert (series.volume[k, elsewhere] == -1024).all()
+    assert f"corrected a gantry tilt of {WHOLE_PIXEL_TILT:.2f} degrees" in series.warnings[0]
+    assert "from 32 x 32 to 37 x 32 pixels" in series.warnings[0] and "is oblique" in series.warnings[1]
+
+
+def test_a_tilt_of_a_fraction_of_a_pixel_per_slice_is_interpolated(tmp_path):
+    # a ramp is linear along the columns, so linear interpolation restores it but for rounding
+    def hu(k, rows):
+        return -1000.0 + 100 * k + 10 * rows[:, None] + np.arange(32)[None, :]
+
+    paths, shifts = write_tilted(tmp_path / "ct", ramp(), tilt_deg=16.5, hu=hu)
+    series = read_noting_tilt(tmp_path / "ct")
+    assert shifts[-1] == pytest.approx(5 * 2.5 * math.tan(math.radians(16.5)) / 0.7)  # 5.28 rows
+    assert series.volume.shape == (6, 32 + 6, 32) and first_row(series) == 0
+    assert series.metadata["tilt_deg"] == pytest.approx(16.5, abs=1e-4)
+    for k, shift in enumerate(shifts):
+        rows = np.arange(math.ceil(shift), 31 + math.floor(shift) + 1)  # between two stored rows
+        np.testing.assert_allclose(series.volume[k, rows], hu(k, rows), atol=0.5 + 1e-4)  # stored as whole HU
+    assert "by up to 3.7 mm" in series.warnings[0]  # 5 x 2.5 mm x tan 16.5 degrees
+
+
+def test_a_straight_series_reads_the_same_with_tilt_correct(tmp_path):
+    write(tmp_path / "ct")
+    straight = read_quietly(tmp_path / "ct", tilt="correct")
+    np.testing.assert_array_equal(straight.volume, ramp())
+    assert straight.spacing == SPACING and straight.origin == ORIGIN and straight.warnings == []
+    assert straight.metadata["tilt_deg"] == 0.0
+    assert read_quietly(tmp_path / "ct").metadata == straight.metadata
+
+
+def test_positions_sheared_without_a_tilt_attribute_are_corrected_too(tmp_path):
+    paths = write(tmp_path / "ct")  # axial slices, each 2 rows (1.4 mm) further along y
+    for k, path in enumerate(paths):
+        edit(path, ImagePositionPatient=[ORIGIN[0], ORIGIN[1] + 1.4 * k, ORIGIN[2] + 2.5 * k])
+    series = read_noting_tilt(tmp_path / "ct")
+    assert series.volume.shape == (6, 42, 32) and series.metadata["orientation"] == "axial"
+    assert series.metadata["tilt_deg"] == pytest.approx(math.degrees(math.atan(1.4 / 2.5)), abs=1e-4)
+    for k in range(6):
+        np.testing.assert_array_equal(series.volume[k, 2 * k:2 * k + 32], ramp()[k])
+    assert len(series.warnings) == 1
+
+
+def test_a_tilt_recorded_in_the_orientation_needs_no_resampling(tmp_path):
+    paths = write(tmp_path / "ct")  # tilted slices that step along their normal: a straight grid
+    c, s = math.cos(math.radians(20)), math.sin(math.radians(20))
+    for k, path in enumerate(paths):
+        edit(path, ImageOrientationPatient=[1, 0, 0, 0, c, s], GantryDetectorTilt=20,
+             ImagePositionPatient=list(np.add(ORIGIN, np.multiply((0, -s, c), 2.5 * k))))
+    with pytest.raises(DicomError, match="GantryDetectorTilt is 20 degrees"):
+        dicom.read_series(tmp_path / "ct")
+    with pytest.warns(DicomWarning, match="is oblique"):
+        series = dicom.read_series(tmp_path / "ct", tilt="correct")
+    np.testing.assert_array_equal(series.volume, ramp())
+    assert series.metadata["tilt_deg"] < dicom.TILT_TOLERANCE_DEG and len(series.warnings) == 1
+
+
+def test_a_recorded_tilt_that_the_geometry_does_not_show_is_refused(tmp_path):
+    paths = write(tmp_path / "ct")
+    edit(paths[2], GantryDetectorTilt=-15)
+    with pytest.raises(DicomError, match="slice_0002.dcm: GantryDetectorTilt is -15 degrees, but neither"):
+        dicom.read_series(tmp_path / "ct", tilt="correct")
+
+
+@pytest.mark.parametrize("tilt", ["fix", None, True])
+def test_tilt_must_be_refuse_or_correct(tmp_path, tilt):
+    write(tmp_path / "ct")
+    with pytest.raises(DicomError, match=f"tilt must be 'refuse' .* or 'correct' .*not {tilt!r}"):
+        dicom.read_series(tmp_path / "ct", tilt=tilt)
+
+
+def test_a_straightened_grid_too_large_is_refused(tmp_path, monkeypatch):
+    write_tilted(tmp_path / "ct", ramp(), tilt_deg=WHOLE_PIXEL_TILT)
+    monkeypatch.setattr(dicom.read, "MAX_VOLUME_BYTES", 6 * 32 * 36 * 4)  # fits 6 x 32 x 32, not 6 x 37 x 32
+    with pytest.raises(DicomError, match=r"a grid of 37 x 32 pixels per slice.*Read fewer slices"):
+        dicom.read_series(tmp_path / "ct", tilt="correct")
+
+
+# --------------------------------------------------------------------------- the real head phantom
+
+
+def at_patient_points(series, points):
+    """Values of ``series`` (linear interpolation, NaN outside) at ``(3, m)`` LPS points in mm."""
+    index = series.direction @ (points - np.asarray(series.origin)[:, None])  # (x, y, z) in mm
+    index = index[::-1] / np.asarray(series.spacing)[:, None]  # (z, y, x) in voxels
+    return ndi.map_coordinates(series.volume, index, order=1, cval=np.nan)
+
+
+def voxel_centres(series, step=2):
+    """``(3, m)`` LPS positions (mm) of every ``step``-th voxel of ``series`` along y and x."""
+    z, y, x = series.volume.shape
+    grid = np.meshgrid(np.arange(z), np.arange(0, y, step), np.arange(0, x, step), indexing="ij")
+    k, j, i = (a.ravel() for a in grid)
+    offsets = np.stack([i * series.spacing[2], j * series.spacing[1], k * series.spacing[0]])
+    return np.asarray(series.origin)[:, None] + series.direction.T @ offsets, (k, j, i)
+
+
+def test_the_real_head_phantom_skips_its_dicomdir_and_reads_in_hounsfield_units():
+    folder = real_data("dicom", "ct_head_phantom_philips")
+    with pytest.warns(DicomWarning, match=r"skipped 1 file\(s\) in .*: DIRFILE \(a DICOMDIR index\)"):
+        series = dicom.read_series(folder)
+    assert series.volume.shape == (28, 512, 512) and len(series.paths) == 28
+    assert series.spacing == (5.0, 0.451171875, 0.451171875) and series.metadata["orientation"] == "axial"
+    assert series.metadata["tilt_deg"] < dicom.TILT_TOLERANCE_DEG
+    assert -1010 <= np.median(series.volume[:, :40, :40]) <= -990  # air in the corners
+    first = pydicom.dcmread(series.paths[0])
+    np.testing.assert_array_equal(series.volume[0], first.pixel_array.astype(np.float32) - 1024)
+
+
+def test_the_real_tilted_head_phantom_is_refused_then_corrected_to_match_an_untilted_scan():
+    tilted = real_data("dicom", "ct_head_phantom_philips_tilted")
+    reference = read_noting(real_data("dicom", "ct_head_phantom_philips"))  # the same phantom, untilted
+    with pytest.raises(DicomError, match="I10: GantryDetectorTilt is 16.5 degrees.*tilt='correct'"):
+        dicom.read_series(tilted)
+    series = read_noting_tilt(tilted)
+    assert series.volume.shape == (58, 612, 512)  # 57 x 2.5 mm x sin 16.5 degrees / 0.40625 mm = 99.6 rows more
+    assert series.spacing == pytest.approx((2.5 * math.cos(math.radians(16.5)), 0.40625, 0.40625))
+    assert series.metadata["tilt_deg"] == pytest.approx(series.metadata["GantryDetectorTilt"], abs=0.01)
+    assert series.volume.min() == -1024 and series.volume.max() <= 2000
+    # Both scans share one frame of reference: compare them where the untilted scan's voxels lie
+    points, index = voxel_centres(reference)
+    truth = reference.volume[index]
+    files = [pydicom.dcmread(p) for p in series.paths]
+    stacked = np.stack([pydicom.pixels.apply_rescale(ds.pixel_array, ds) for ds in files]).astype(np.float32)
+    first = tuple(float(v) for v in files[0].ImagePositionPatient)
+    naive = dicom.Series(stacked, series.spacing, first, series.direction, {}, series.paths)  # stacked straight
+    agreement = {}
+    for name, volume in (("corrected", series), ("stacked straight", naive)):
+        values = at_patient_points(volume, points)
+        inside = ~np.isnan(values)
+        a, b = truth[inside] > -500, values[inside] > -500
+        dice = 2 * (a & b).sum() / (a.sum() + b.sum())
+        agreement[name] = (dice, np.corrcoef(truth[inside], values[inside])[0, 1])
+    assert agreement["corrected"][0] >= 0.85 and agreement["corrected"][1] >= 0.9, agreement
+    assert agreement["stacked straight"][0] <= 0.5 and agreement["stacked straight"][1] <= 0.5, agreement
 
 
 def reorient(paths, row, col, step):

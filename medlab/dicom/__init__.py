@@ -4,7 +4,8 @@ A CT or MR *series* arrives as a folder of files, one 2-D slice each. :func:`rea
 sorts the slices along the slice normal, checks that they form a regular grid and returns a
 :class:`Series`: a float32 volume with axes ``(z, y, x)`` in Hounsfield units for CT, its
 spacing, origin and direction. Geometry that would make a naive reader stack a wrong volume
-raises a :class:`DicomError` that says what to do.
+raises a :class:`DicomError` that says what to do; a series acquired with a tilted gantry can
+instead be resampled onto a straight grid, on request (``read_series(folder, tilt="correct")``).
 
 :func:`write_ct_series` and :func:`write_radiograph` write synthetic images as realistic
 DICOM files with fictitious patients (:func:`fake_patient`); :func:`deidentify` applies the
@@ -17,6 +18,7 @@ Each job lives in a module of its own:
 |---|---|
 | :mod:`medlab.dicom.read` | :func:`read_series` and the :class:`Series` it returns |
 | :mod:`medlab.dicom.geometry` | slice order and grid checks; :func:`orientation_label` |
+| :mod:`medlab.dicom.tilt` | gantry tilt: measure the slices' shear, resample them onto a straight grid |
 | :mod:`medlab.dicom.write` | :func:`write_ct_series`, :func:`write_radiograph`, :func:`fake_patient` |
 | :mod:`medlab.dicom.deidentification` | :func:`deidentify` and :data:`BASIC_PROFILE` |
 | :mod:`medlab.dicom.basic_profile` | the table of PS3.15 Annex E (Table E.1-1) that :func:`deidentify` applies |

@@ -6,7 +6,8 @@ columns, both in the patient's LPS frame (x towards the patient's Left, y toward
 z towards the head, Superior; millimetres). The slices are sorted along the slice normal
 ``cross(row, column)`` (never by file name or *Instance Number*). Geometry that would make a
 naive reader stack a wrong volume (mixed orientations, duplicate or missing slices, gantry
-tilt) raises a :class:`~medlab.dicom.errors.DicomError` that says what to do.
+tilt) raises a :class:`~medlab.dicom.errors.DicomError` that says what to do; a tilted series
+can instead be measured for resampling (:mod:`medlab.dicom.tilt`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydicom.multival import MultiValue
 
 from medlab.dicom.errors import DicomError
 from medlab.dicom.files import _floats
+from medlab.dicom.tilt import _drift, _tilt_deg
 
 SLICE_GAP_TOLERANCE = 0.01
 """A step between slices may deviate this fraction from the median step (1 %)."""
@@ -149,23 +151,35 @@ def _check_same(paths: list[Path], values: list[Any], what: str, where: str, sam
         )
 
 
-def _slice_geometry(paths, headers, *, allow_irregular, notes, where):
-    """Sort slices along the normal and check the grid; return order, origin, direction, z."""
+def _slice_geometry(paths, headers, *, allow_irregular, notes, where, tilt="refuse"):
+    """Sort slices along the normal and check the grid.
+
+    Returns the slice order, the origin (LPS, mm), the ``(3, 3)`` direction, the z spacing
+    (mm), the tilt (degrees, see :func:`~medlab.dicom.tilt._tilt_deg`) and the ``(n, 2)``
+    in-plane drift ``(y, x)`` in mm of each sorted slice from a straight stack. With
+    ``tilt="refuse"`` a tilted series raises; with ``"correct"`` its drift is returned for
+    :func:`~medlab.dicom.tilt._straighten`.
+    """
     row, col = _axes(headers[0], paths[0], notes)
     normal = np.cross(row, col)
     direction = np.stack([row, col, normal]) + 0.0  # + 0.0 turns -0.0 into 0.0
     if len(paths) == 1:
         origin, z_spacing = _single_slice(headers[0], paths[0], notes)
-        return [0], origin, direction, z_spacing
-    ipp = _positions(paths, headers, where)
+        return [0], origin, direction, z_spacing, 0.0, np.zeros((1, 2))
+    ipp = _positions(paths, headers, where, refuse_tilt=tilt == "refuse")
     along = ipp @ normal
     order = [int(i) for i in np.argsort(along, kind="stable")]
     ipp, along = ipp[order], along[order]
     ordered = [paths[i] for i in order]
     _check_duplicates(along, ordered, where)
-    _check_tilt(ipp, along, normal, where)
+    drift = _drift(ipp, along, direction)
+    angle = _tilt_deg(drift, along)
+    if tilt == "refuse":
+        _check_tilt(angle, where)
+    elif angle <= TILT_TOLERANCE_DEG:
+        _check_tilt_attribute([headers[i] for i in order], ordered, normal, where)
     median = _check_spacing(along, ordered, where, allow_irregular=allow_irregular, notes=notes)
-    return order, list(ipp[0]), direction, round(median, 6)
+    return order, list(ipp[0]), direction, round(median, 6), angle, drift
 
 
 def _single_slice(ds: Dataset, path: Path, notes: list[str]) -> tuple[list[float], float]:
@@ -192,8 +206,9 @@ def _position(ds: Dataset, path: Path) -> list[float] | None:
     return ipp
 
 
-def _positions(paths: list[Path], headers: list[Dataset], where: str) -> np.ndarray:
-    """``(n, 3)`` slice positions (LPS, mm), after checking orientation and gantry tilt."""
+def _positions(paths: list[Path], headers: list[Dataset], where: str, *, refuse_tilt: bool) -> np.ndarray:
+    """``(n, 3)`` slice positions (LPS, mm), after checking the orientations are one and, with
+    ``refuse_tilt``, that no *Gantry/Detector Tilt* is recorded."""
     positions, iops = [], []
     for path, ds in zip(paths, headers):
         ipp, iop = _position(ds, path), _floats(ds, "ImageOrientationPatient", 6, path)
@@ -208,14 +223,20 @@ def _positions(paths: list[Path], headers: list[Dataset], where: str) -> np.ndar
         paths, iops, "ImageOrientationPatient", where, lambda a, b: np.allclose(a, b, atol=1e-4)
     )
     for path, ds in zip(paths, headers):
-        tilt = _floats(ds, "GantryDetectorTilt", 1, path)
-        if tilt is not None and abs(tilt[0]) > 1e-3:
+        tilt = _gantry_tilt(ds, path)
+        if refuse_tilt and abs(tilt) > 1e-3:
             raise DicomError(
-                f"{path}: GantryDetectorTilt is {tilt[0]:g} degrees. Stacking tilted slices on a "
-                "straight grid would shear the anatomy; resample the series first (dcm2niix "
-                "and dicom2nifti correct gantry tilt)."
+                f"{path}: GantryDetectorTilt is {tilt:g} degrees. Stacking tilted slices on a "
+                "straight grid would shear the anatomy. Pass tilt='correct' to read_series to "
+                "resample the slices onto a straight grid (as dcm2niix and dicom2nifti do)."
             )
     return np.array(positions)
+
+
+def _gantry_tilt(ds: Dataset, path: Path) -> float:
+    """*Gantry/Detector Tilt* (degrees) of ``ds``; 0.0 if absent."""
+    tilt = _floats(ds, "GantryDetectorTilt", 1, path)
+    return 0.0 if tilt is None else tilt[0]
 
 
 def _check_duplicates(along: np.ndarray, ordered: list[Path], where: str) -> None:
@@ -230,15 +251,33 @@ def _check_duplicates(along: np.ndarray, ordered: list[Path], where: str) -> Non
         )
 
 
-def _check_tilt(ipp: np.ndarray, along: np.ndarray, normal: np.ndarray, where: str) -> None:
-    drift = np.linalg.norm((ipp - ipp[0]) - np.outer(along - along[0], normal), axis=1)  # in-plane, mm
-    tilt = max(math.degrees(math.atan2(d, a)) for d, a in zip(drift[1:], along[1:] - along[0]))
-    if tilt > TILT_TOLERANCE_DEG:
+def _check_tilt(angle: float, where: str) -> None:
+    """Raise if the slice positions step at more than :data:`TILT_TOLERANCE_DEG` to the normal."""
+    if angle > TILT_TOLERANCE_DEG:
         raise DicomError(
-            f"{where}: the slice positions step at up to {tilt:.2f} degrees to the slice normal "
+            f"{where}: the slice positions step at up to {angle:.2f} degrees to the slice normal "
             "(gantry or detector tilt, or slices shifted in-plane). Stacking them on a straight "
-            "grid would shear the anatomy; resample the series first (dcm2niix and dicom2nifti "
-            "correct gantry tilt)."
+            "grid would shear the anatomy. Pass tilt='correct' to read_series to resample the "
+            "slices onto a straight grid (as dcm2niix and dicom2nifti do)."
+        )
+
+
+def _check_tilt_attribute(headers: list[Dataset], paths: list[Path], normal: np.ndarray, where: str) -> None:
+    """Raise if *Gantry/Detector Tilt* records a tilt that the geometry does not show at all.
+
+    The slices of such a series step along their normal, so there is nothing to resample; a
+    tilt recorded in the slice orientation (an oblique normal) is consistent with that. If
+    the normal is also axial, coronal or sagittal, the positions and orientation contradict
+    the recorded tilt, and no straight grid can be trusted.
+    """
+    tilts = [_gantry_tilt(h, p) for h, p in zip(headers, paths)]
+    k = int(np.argmax(np.abs(tilts)))
+    if abs(tilts[k]) > 1e-3 and orientation_label(normal) != "oblique":
+        raise DicomError(
+            f"{paths[k]}: GantryDetectorTilt is {tilts[k]:g} degrees, but neither the slice "
+            f"positions nor the {orientation_label(normal)} slice orientation of {where} show a "
+            "tilt, so where the slices lie is uncertain. Check the series with the scanner's own "
+            "viewer, or convert it with dcm2niix, which corrects such series from the recorded tilt."
         )
 
 

@@ -6,7 +6,8 @@ that they form a regular grid (:mod:`medlab.dicom.geometry`) and returns a :clas
 a float32 volume with axes ``(z, y, x)`` in Hounsfield units for CT, its spacing, origin and
 direction. Geometry that would make a naive reader stack a wrong volume (several series in
 one folder, mixed sizes, duplicate or missing slices, gantry tilt) raises a
-:class:`~medlab.dicom.errors.DicomError` that says what to do.
+:class:`~medlab.dicom.errors.DicomError` that says what to do; ``tilt="correct"`` resamples a
+tilted series onto a straight grid instead (:mod:`medlab.dicom.tilt`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from pydicom.uid import MediaStorageDirectoryStorage
 
 from medlab.dicom.errors import DicomError, DicomWarning, _reason
 from medlab.dicom.files import _check_image_header, _floats, _kind, _not_dicom, _pixels, _read
-from medlab.dicom.geometry import _check_same, _pixel_spacing, _slice_geometry, orientation_label
+from medlab.dicom.geometry import (
+    TILT_TOLERANCE_DEG,
+    _check_same,
+    _pixel_spacing,
+    _slice_geometry,
+    orientation_label,
+)
+from medlab.dicom.tilt import _check_mode, _pixel_shifts, _straighten
 
 
 @dataclass(repr=False)
@@ -47,8 +55,10 @@ class Series:
         A voxel ``(k, j, i)`` lies at ``origin + i*sx*d[0] + j*sy*d[1] + k*sz*d[2]``.
     metadata
         Plain values of the first slice (Modality, PatientID, ... ), ``"orientation"``
-        (``"axial"``, ``"coronal"``, ``"sagittal"`` or ``"oblique"``) and
-        ``"NumberOfSlices"``.
+        (``"axial"``, ``"coronal"``, ``"sagittal"`` or ``"oblique"``), ``"NumberOfSlices"``
+        and ``"tilt_deg"``: the largest angle (degrees) between the slice positions' steps
+        and the slice normal, measured from *Image Position (Patient)* (0 for a straight
+        series or one slice; what ``read_series(..., tilt="correct")`` resampled away).
     paths
         The files in slice order.
     warnings
@@ -148,13 +158,14 @@ def _choose_series(folder, found, series_uid):
 _METADATA = (
     "Modality PatientID StudyInstanceUID SeriesInstanceUID SeriesDescription Manufacturer "
     "RescaleSlope RescaleIntercept RescaleType WindowCenter WindowWidth PhotometricInterpretation "
-    "BodyPartExamined StudyDate SOPClassUID Rows Columns SliceThickness ViewPosition"
+    "BodyPartExamined StudyDate SOPClassUID Rows Columns SliceThickness SpacingBetweenSlices "
+    "GantryDetectorTilt ViewPosition"
 ).split()
 _PARSED = (
     "TransferSyntaxUID MediaStorageSOPClassUID BitsAllocated BitsStored HighBit "
     "PixelRepresentation SamplesPerPixel PlanarConfiguration NumberOfFrames ModalityLUTSequence "
     "PixelSpacing ImagerPixelSpacing ImagePositionPatient ImageOrientationPatient "
-    "PatientOrientation SpacingBetweenSlices GantryDetectorTilt"
+    "PatientOrientation"
 ).split() + _METADATA
 """Every element the reader uses, parsed while the file is read (see files._read)."""
 
@@ -168,7 +179,11 @@ limit is what stops a damaged header from claiming an image too large for memory
 
 
 def read_series(
-    path: str | os.PathLike, *, series_uid: str | None = None, allow_irregular: bool = False
+    path: str | os.PathLike,
+    *,
+    series_uid: str | None = None,
+    allow_irregular: bool = False,
+    tilt: str = "refuse",
 ) -> Series:
     """Read a DICOM file or a folder holding one series into a :class:`Series`.
 
@@ -185,12 +200,29 @@ def read_series(
     allow_irregular
         Stack slices with uneven spacing or missing slices anyway, using the median
         spacing (with a :class:`DicomWarning`) instead of raising.
+    tilt
+        What to do with a series whose slice positions step at an angle to the slice normal
+        (gantry tilt, see :mod:`medlab.dicom.tilt`): ``"refuse"`` (the default) raises a
+        :class:`DicomError`, as does a *Gantry/Detector Tilt* attribute other than 0.
+        ``"correct"`` shifts each slice within its plane back onto a straight grid along
+        the normal, as dcm2niix does, with linear interpolation (exact for whole-pixel
+        shifts): the volume grows from ``(z, y, x)`` to ``(z, y + dy, x + dx)``, where
+        ``dy, dx`` are the spread of the shifts in pixels, the new voxels get the darkest
+        value of the series (HU), the z spacing is the distance between slices along the
+        normal (mm; the table step times cos(tilt)), ``Series.direction`` keeps the slices'
+        rows and columns (so a tilted axial series comes out oblique), ``Series.origin`` is
+        where voxel ``[0, 0, 0]`` of the grown grid lies, and a :class:`DicomWarning` says
+        how far the slices were moved. The geometry comes from *Image Position* and
+        *Orientation (Patient)*, which DICOM defines for computation; *Gantry/Detector
+        Tilt* is nominal, and a tilt it records that the positions and orientation do not
+        show at all raises. A straight series reads the same with either value.
 
     Slices are sorted by their position along the slice normal, and the volume is float32
     ``(z, y, x)`` with *Rescale Slope/Intercept* applied (Hounsfield units for CT). Several
-    series, mixed sizes or orientations, duplicate positions, gaps and gantry tilt raise a
-    :class:`DicomError`. Sagittal, coronal and oblique series are read with a warning:
-    their axes follow the acquisition, and ``Series.direction`` says where they point.
+    series, mixed sizes or orientations, duplicate positions, gaps and (unless
+    ``tilt="correct"``) gantry tilt raise a :class:`DicomError`. Sagittal, coronal and
+    oblique series are read with a warning: their axes follow the acquisition, and
+    ``Series.direction`` says where they point.
 
     Damaged files raise a :class:`DicomError` naming the file: a header whose image size
     does not match the pixel data (checked, with :data:`MAX_VOLUME_BYTES`, before any
@@ -207,10 +239,13 @@ def read_series(
     Taught in lab 01, section 2 (A series into a volume, in Hounsfield units).
     """
     path = Path(path)
+    tilt = _check_mode(tilt)
     notes: list[str] = []
     warned: dict[str, list[Path]] = {}
     chosen, where = _select(path, series_uid, notes, warned)
-    series = _series(chosen, where, allow_irregular=allow_irregular, notes=notes, warned=warned)
+    series = _series(
+        chosen, where, allow_irregular=allow_irregular, tilt=tilt, notes=notes, warned=warned
+    )
     for note in series.warnings:
         warnings.warn(note, DicomWarning, stacklevel=2)
     return series
@@ -221,24 +256,30 @@ def _series(
     where: str,
     *,
     allow_irregular: bool,
+    tilt: str = "refuse",
     notes: list[str],
     warned: dict[str, list[Path]],
 ) -> Series:
     """The :class:`Series` of the (path, header) pairs ``chosen``: headers checked, slices
-    sorted along the normal and stacked.
+    sorted along the normal and stacked (and, with ``tilt="correct"``, straightened).
 
     Everything approximate is appended to ``notes``, which becomes ``Series.warnings``;
     ``warned`` collects pydicom's warnings, listed last.
     """
     paths, headers = [p for p, _ in chosen], [h for _, h in chosen]
     shape = _check_headers(paths, headers, where)
-    order, origin, direction, z_spacing = _slice_geometry(
-        paths, headers, allow_irregular=allow_irregular, notes=notes, where=where
+    order, origin, direction, z_spacing, angle, drift = _slice_geometry(
+        paths, headers, allow_irregular=allow_irregular, notes=notes, where=where, tilt=tilt
     )
     paths, headers = [paths[i] for i in order], [headers[i] for i in order]
     y_spacing, x_spacing = _pixel_spacing(headers[0], paths[0], notes)
     volume = _stack(paths, shape, where, warned)
+    if tilt == "correct" and angle > TILT_TOLERANCE_DEG:
+        volume, origin = _corrected(
+            volume, drift, origin, direction, (y_spacing, x_spacing), angle, z_spacing, where, notes
+        )
     metadata = _metadata(headers[0], direction, len(paths))
+    metadata["tilt_deg"] = round(float(angle), 6)
     notes += _orientation_notes(metadata["orientation"], headers[0], where)
     notes += _pydicom_notes(warned)
     return Series(
@@ -250,6 +291,26 @@ def _series(
         paths=paths,
         warnings=notes,
     )
+
+
+def _corrected(volume, drift, origin, direction, pixel_spacing, angle, z_spacing, where, notes):
+    """``volume`` straightened by its slices' in-plane ``drift`` (mm), and the origin (LPS, mm)
+    of its grown grid; a note on ``notes`` says what was done."""
+    shifts = _pixel_shifts(drift, pixel_spacing)
+    straight, first = _straighten(volume, shifts, max_bytes=MAX_VOLUME_BYTES, where=where)
+    moved = -first * np.asarray(pixel_spacing)  # (y, x) mm from the first slice's pixel [0, 0]
+    origin = np.asarray(origin) + moved[0] * direction[1] + moved[1] * direction[0]
+    largest = float(np.max(np.linalg.norm(drift, axis=1)))
+    step = z_spacing / math.cos(math.radians(angle))
+    notes.append(
+        f"{where}: corrected a gantry tilt of {angle:.2f} degrees: each slice was shifted within "
+        f"its plane, by up to {largest:.1f} mm, onto a straight grid along the slice normal "
+        f"(linear interpolation); z spacing {z_spacing:g} mm (the {step:.4g} mm step between the "
+        f"slice positions times cos {angle:.2f} degrees); each slice grew from {volume.shape[1]} x "
+        f"{volume.shape[2]} to {straight.shape[1]} x {straight.shape[2]} pixels, the new ones set "
+        f"to the darkest value, {float(volume.min()):g}."
+    )
+    return straight, [float(v) for v in origin]
 
 
 def _orientation_notes(orientation: str, first: Dataset, where: str) -> list[str]:
