@@ -94,13 +94,21 @@ def _autocast(device: torch.device, amp: bool):
 
 def train_one_epoch(model: torch.nn.Module, loader: Iterable, *, loss_fn: Callable, optimizer: torch.optim.Optimizer,
                     device: torch.device, regularizer: Callable[[torch.nn.Module], torch.Tensor] | None = None,
+                    augment: Callable[[torch.Tensor], torch.Tensor] | None = None, scheduler: Any | None = None,
                     amp: bool = False, scaler: torch.amp.GradScaler | None = None) -> float:
     """One pass over ``loader``: forward, loss (+ ``regularizer(model)``), backward, step.
-    Returns the mean training loss (without the regulariser) per sample."""
+
+    ``augment``, if given, maps each batch of inputs (already on ``device``) to new inputs of
+    the same shape before the forward pass (random augmentation, drawn afresh every batch).
+    ``scheduler``, if given, steps after every optimiser step (a per-batch schedule such as
+    ``OneCycleLR``). Returns the mean training loss (without the regulariser) per sample."""
     model.train()
     total, count = 0.0, 0
     for batch in loader:
         inputs, targets = _to_device(*_unpack(batch), device)
+        if augment is not None:
+            with torch.no_grad():
+                inputs = augment(inputs)
         optimizer.zero_grad(set_to_none=True)
         with _autocast(device, amp):
             loss = loss_fn(model(inputs), targets)
@@ -114,6 +122,8 @@ def train_one_epoch(model: torch.nn.Module, loader: Iterable, *, loss_fn: Callab
         else:
             objective.backward()
             optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         total += loss.item() * len(inputs)
         count += len(inputs)
     return total / max(count, 1)
@@ -182,7 +192,9 @@ def fit(
     score: Callable[[torch.Tensor], torch.Tensor] | None = None,
     patience: int | None = None,
     regularizer: Callable[[torch.nn.Module], torch.Tensor] | None = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     scheduler: Any | None = None,
+    scheduler_interval: str = "epoch",
     amp: bool | str = "auto",
     restore_best: bool = True,
     progress: bool = True,
@@ -194,7 +206,10 @@ def fit(
     the one with the highest metric, otherwise the lowest validation loss. With ``patience``,
     training stops after that many epochs without improvement (early stopping), and with
     ``restore_best`` the model ends with the best epoch's weights. ``amp="auto"`` uses mixed
-    precision on CUDA only. ``scheduler.step()`` runs once per epoch.
+    precision on CUDA only. ``augment`` transforms each training batch's inputs (see
+    :func:`train_one_epoch`; never the validation batches). ``scheduler.step()`` runs once per
+    epoch, or after every batch with ``scheduler_interval="batch"`` (``OneCycleLR`` and other
+    schedules counted in optimiser steps).
 
     Taught in lab 03, section 3 (The training loop).
     """
@@ -202,6 +217,9 @@ def fit(
 
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if scheduler_interval not in ("epoch", "batch"):
+        raise ValueError(f"scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}")
+    per_batch = scheduler if scheduler_interval == "batch" else None
     use_amp = (device.type == "cuda") if amp == "auto" else bool(amp)
     scaler = torch.amp.GradScaler("cuda") if (use_amp and device.type == "cuda") else None
     model.to(device)
@@ -211,7 +229,8 @@ def fit(
     bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         history.train_loss.append(train_one_epoch(model, train_loader, loss_fn=loss_fn, optimizer=optimizer, device=device,
-                                                  regularizer=regularizer, amp=use_amp, scaler=scaler))
+                                                  regularizer=regularizer, augment=augment, scheduler=per_batch,
+                                                  amp=use_amp, scaler=scaler))
         val_loss, value = evaluate(model, val_loader, loss_fn=loss_fn, device=device, metric=metric, score=score, amp=use_amp)
         _check_finite(val_loss, f"the validation loss after epoch {epoch + 1}",
                       "the model's outputs overflowed; lower the learning rate")
@@ -227,7 +246,7 @@ def fit(
             best_value, history.best_epoch = current, epoch
             if restore_best:
                 best_state = copy.deepcopy(model.state_dict())
-        if scheduler is not None:
+        if scheduler is not None and per_batch is None:
             scheduler.step()
         bar.set_postfix(train=f"{history.train_loss[-1]:.3f}", val=f"{val_loss:.3f}",
                         **({"metric": f"{value:.3f}"} if value is not None else {}))

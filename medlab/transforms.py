@@ -127,3 +127,62 @@ def stitch(tiles: Any, origins: np.ndarray, shape: Sequence[int]) -> torch.Tenso
     for t, (r, c) in zip(tiles, origins):
         merger.aggregate(t[None], (int(r), int(c)))
     return merger.finalize()[0]
+
+
+def _uniform(n: int, half_width: float, generator: torch.Generator | None) -> torch.Tensor:
+    """``n`` draws from U(-half_width, half_width) on the CPU, so that a seeded generator gives
+    the same draws on every device."""
+    return (torch.rand(n, generator=generator, dtype=torch.float64) * 2 - 1).float() * half_width
+
+
+def random_affine(images: torch.Tensor, *, degrees: float = 10.0, scale: float = 0.1, shift: float = 0.08,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """Rotate, scale and shift each image of a batch by its own random amount.
+
+    ``images`` ``(N, C, H, W)`` float, on any device; returns the same shape and device. Each
+    image is rotated by up to ``degrees`` either way, scaled by a factor within
+    ``1 ± scale`` and shifted by up to ``shift`` of its width and height, with bilinear
+    interpolation; pixels brought in from outside repeat the border. Draws come from
+    ``generator`` (a CPU ``torch.Generator``; the global one if None).
+
+    One batched ``grid_sample`` does the whole batch: torchvision's and MONAI's random
+    transforms draw one transform per call, so a batch would need a Python loop over images.
+
+    Taught in lab 04, section 7 (The final model: a recipe for the whole training set).
+    """
+    if images.ndim != 4 or not images.is_floating_point():
+        raise ValueError(f"images must be a float batch (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+    degrees = arguments.number(degrees, "degrees", low=0.0, high=180.0)
+    scale = arguments.number(scale, "scale", low=0.0, high=1.0, high_open=True)
+    shift = arguments.number(shift, "shift", low=0.0, high=1.0)
+    n = len(images)
+    angle = torch.deg2rad(_uniform(n, degrees, generator))
+    zoom = 1 + _uniform(n, scale, generator)
+    offset = torch.stack([_uniform(n, 2 * shift, generator), _uniform(n, 2 * shift, generator)], 1)  # grid units: 2 = the width
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack([torch.stack([cos, -sin, offset[:, 0]], 1), torch.stack([sin, cos, offset[:, 1]], 1)], 1)
+    grid = torch.nn.functional.affine_grid(theta.to(images), list(images.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def random_exposure(images: torch.Tensor, *, contrast: float = 0.2, brightness: float = 0.1,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """Change each image's contrast and brightness by its own random amount, as exposure and
+    processing differ between radiographs.
+
+    ``images`` ``(N, C, H, W)`` float in [0, 1]-like units, on any device; returns the same
+    shape and device, not clipped. Each image's deviations from its own mean are multiplied by a
+    factor within ``1 ± contrast``, and a shift within ``± brightness`` is added. Draws come from
+    ``generator`` (a CPU ``torch.Generator``; the global one if None).
+
+    Taught in lab 04, section 7 (The final model: a recipe for the whole training set).
+    """
+    if images.ndim != 4 or not images.is_floating_point():
+        raise ValueError(f"images must be a float batch (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+    contrast = arguments.number(contrast, "contrast", low=0.0, high=1.0, high_open=True)
+    brightness = arguments.number(brightness, "brightness", low=0.0)
+    n = len(images)
+    factor = (1 + _uniform(n, contrast, generator)).to(images).view(n, 1, 1, 1)
+    offset = _uniform(n, brightness, generator).to(images).view(n, 1, 1, 1)
+    mean = images.mean(dim=(1, 2, 3), keepdim=True)
+    return (images - mean) * factor + mean + offset

@@ -202,3 +202,33 @@ def test_a_file_saved_without_save_checkpoint_is_named(tmp_path):
     torch.save(torch.nn.Linear(4, 1).state_dict(), path)
     with pytest.raises(ValueError, match=r"plain\.pt was not written by save_checkpoint"):
         load_checkpoint(torch.nn.Linear(4, 1), path)
+
+
+def test_augment_sees_every_training_batch_and_never_the_validation_batches():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    train, val = loaders()
+    seen = []
+
+    def augment(inputs):
+        seen.append(len(inputs))
+        return inputs + 0.01 * torch.randn_like(inputs)
+
+    fit(model, train, val, loss_fn=bce, optimizer=torch.optim.Adam(model.parameters(), 0.05), device=DEVICE,
+        epochs=2, augment=augment, progress=False)
+    assert sum(seen) == 2 * 256  # every training image, in each of the two epochs; no validation image
+
+
+def test_one_cycle_steps_every_batch_with_scheduler_interval_batch():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 1)
+    train, val = loaders()
+    optimizer = torch.optim.AdamW(model.parameters(), 0.05)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.05, total_steps=6 * len(train))
+    history = fit(model, train, val, loss_fn=bce, optimizer=optimizer, device=DEVICE, epochs=6, scheduler=schedule,
+                  scheduler_interval="batch", metric=roc_auc_score, progress=False)
+    assert schedule.last_epoch == 6 * len(train)  # stepped after each of the 6 x 8 batches, to the cycle's end
+    assert optimizer.param_groups[0]["lr"] < 0.05 / 100 and history.best > 0.95  # annealed to near zero
+    with pytest.raises(ValueError, match="scheduler_interval must be 'epoch' or 'batch'"):
+        fit(model, train, val, loss_fn=bce, optimizer=optimizer, device=DEVICE, epochs=1, scheduler=schedule,
+            scheduler_interval="step", progress=False)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from medlab.transforms import resample, stitch, tile
+from medlab.transforms import random_affine, random_exposure, resample, stitch, tile
 
 
 def test_resample_keeps_the_field_of_view_and_values():
@@ -79,3 +79,43 @@ def test_resample_refuses_spacings_it_cannot_use(spacing, target, message):
 def test_tile_refuses_bad_options(kwargs, message):
     with pytest.raises(ValueError, match=message):
         tile(np.zeros((1, 8, 8)), **kwargs)
+
+
+def _squares(n=8, size=32):
+    """Each image a bright square off the centre, on a dark background."""
+    images = torch.zeros(n, 1, size, size)
+    images[:, :, 6:14, 6:14] = 1.0
+    return images
+
+
+def test_random_affine_moves_each_image_by_its_own_amount_reproducibly():
+    images = _squares()
+    moved = random_affine(images, generator=torch.Generator().manual_seed(0))
+    again = random_affine(images, generator=torch.Generator().manual_seed(0))
+    assert moved.shape == images.shape and torch.equal(moved, again)
+    centres = [(torch.nonzero(m[0] > 0.5).float().mean(0)).tolist() for m in moved]
+    assert len({tuple(round(c, 1) for c in centre) for centre in centres}) == len(images)  # one draw per image
+    assert all(abs(c - 9.5) < 0.08 * 32 * 2 + 2 for centre in centres for c in centre)  # within the shift and rotation
+    assert abs(float(moved.sum() / images.sum()) - 1) < 0.3  # the square's area changes by the scaling only
+
+
+def test_random_affine_with_no_range_is_the_identity_and_refuses_bad_ranges():
+    images = torch.rand(3, 2, 16, 16)
+    same = random_affine(images, degrees=0, scale=0, shift=0, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(same, images, atol=1e-5)
+    with pytest.raises(ValueError, match="degrees must be a number in"):
+        random_affine(images, degrees=-5)
+    with pytest.raises(ValueError, match=r"images must be a float batch \(N, C, H, W\)"):
+        random_affine(images[0])
+
+
+def test_random_exposure_changes_contrast_and_brightness_within_range():
+    images = torch.rand(64, 1, 16, 16)
+    changed = random_exposure(images, contrast=0.2, brightness=0.1, generator=torch.Generator().manual_seed(0))
+    ratio = changed.std(dim=(1, 2, 3)) / images.std(dim=(1, 2, 3))
+    shift = changed.mean(dim=(1, 2, 3)) - images.mean(dim=(1, 2, 3))
+    assert ratio.min() >= 0.8 - 1e-5 and ratio.max() <= 1.2 + 1e-5 and ratio.std() > 0.05
+    assert shift.abs().max() <= 0.1 + 1e-6 and shift.std() > 0.02
+    assert torch.allclose(random_exposure(images, contrast=0, brightness=0), images, atol=1e-6)
+    with pytest.raises(ValueError, match="contrast must be a number in"):
+        random_exposure(images, contrast=1.0)
