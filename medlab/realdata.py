@@ -412,3 +412,107 @@ def dicom_series_folders(root: str | os.PathLike) -> list[Path]:
         if any(not f.startswith(".") and f.upper() != "DICOMDIR" for f in files):
             found.append(Path(folder))
     return sorted(found)
+
+
+# --- ISBI 2012 EM membranes ---------------------------------------------------------------
+
+
+ISBI2012_LABEL_VALUES = (0, 255)
+"""The values of an ISBI 2012 label image: 0 on membranes, 255 inside cells."""
+
+
+def load_isbi2012(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """The serial electron-microscopy sections of the ISBI 2012 membrane challenge, with their
+    membrane masks (Cardona et al., PLoS Biol 2010; Arganda-Carreras et al., Front. Neuroanat.
+    2015; the data of Ronneberger et al.'s U-Net, 2015).
+
+    ``folder`` holds ``image/N.png`` and ``label/N.png`` for N = 0, 1, 2, ... (the training
+    stack as the U-Net's public re-implementations share it): 8-bit grey PNGs, all of one size,
+    each label 255 inside cells and 0 on membranes. Returns, in section order (by N, so ``10.png``
+    comes after ``9.png``):
+
+    - ``images``: uint8 ``(N, H, W)``, the stored grey values (the published sections are
+      512 × 512 pixels of 4 × 4 nm, cut 50 nm apart);
+    - ``membranes``: bool ``(N, H, W)``, True on membrane pixels (label 0).
+
+    A missing or extra label, a gap in the numbering, a file that is not an 8-bit grey PNG,
+    sizes that differ, or label values other than 0 and 255 raise :class:`DataError` naming the
+    file. Pillow reads the files; the folder layout is not one MONAI or torchvision reads.
+
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     for kind in ("image", "label"):
+    ...         pathlib.Path(tmp, kind).mkdir()
+    ...         for n in range(2):
+    ...             Image.fromarray(np.full((4, 6), 255 if kind == "label" else 90, np.uint8)).save(
+    ...                 pathlib.Path(tmp, kind, f"{n}.png"))
+    ...     images, membranes = load_isbi2012(tmp)
+    >>> images.shape, images.dtype, membranes.dtype, int(membranes.sum())
+    ((2, 4, 6), dtype('uint8'), dtype('bool'), 0)
+
+    Taught in lab 05, section 1 (The task: lungs and heart on chest radiographs).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"no folder at {folder}: point to the folder that holds image/0.png ... and label/0.png ... "
+            "of the ISBI 2012 training stack"
+        )
+    images, labels = _isbi2012_files(folder, "image"), _isbi2012_files(folder, "label")
+    unmatched = sorted(set(images) ^ set(labels))
+    if unmatched:
+        present, absent = ("image", "label") if unmatched[0] in images else ("label", "image")
+        name = f"{unmatched[0]}.png"
+        raise DataError(f"{folder / present / name} has no {absent}: {folder / absent / name} is missing")
+    numbers = sorted(images)
+    if numbers != list(range(len(numbers))):
+        gap = next(n for n in range(len(numbers)) if n not in images)
+        raise DataError(f"{folder / 'image'} holds sections {numbers[0]} to {numbers[-1]} but not {gap}.png: "
+                        "the sections are numbered 0, 1, 2, ... without gaps")
+    paths = [images[n] for n in numbers] + [labels[n] for n in numbers]
+    pixels = [_isbi2012_png(path) for path in paths]
+    for path, array in zip(paths, pixels):
+        if array.shape != pixels[0].shape:
+            raise DataError(f"{path} is {array.shape[0]} × {array.shape[1]} pixels but {paths[0]} is "
+                            f"{pixels[0].shape[0]} × {pixels[0].shape[1]}: every section and label has the same size")
+    for path, label in zip(paths[len(numbers):], pixels[len(numbers):]):
+        odd = np.setdiff1d(np.unique(label), ISBI2012_LABEL_VALUES)
+        if odd.size:
+            raise DataError(f"{path} holds values {odd[:5].tolist()}{' ...' if odd.size > 5 else ''}: "
+                            "an ISBI 2012 label is 0 on membranes and 255 inside cells, nothing else")
+    return np.stack(pixels[:len(numbers)]), np.stack(pixels[len(numbers):]) == 0
+
+
+def _isbi2012_files(folder: Path, kind: str) -> dict[int, Path]:
+    """``{N: path}`` of ``folder/kind/N.png``; any other visible file there is an error."""
+    sub = folder / kind
+    if not sub.is_dir():
+        raise DataError(f"{folder} has no {kind}/ folder: the ISBI 2012 layout is image/N.png and label/N.png")
+    found = {}
+    for path in sorted(p for p in sub.iterdir() if not _hidden(p)):
+        if not (path.is_file() and path.suffix.lower() == ".png" and path.stem.isdigit()):
+            raise DataError(f"{path} does not belong in {sub}: it should hold only the sections, named 0.png, 1.png, ...")
+        if int(path.stem) in found:
+            raise DataError(f"{path} and {found[int(path.stem)]} are both section {int(path.stem)}: keep one")
+        found[int(path.stem)] = path
+    if not found:
+        raise DataError(f"{sub} holds no sections: expected 0.png, 1.png, ...")
+    return found
+
+
+def _isbi2012_png(path: Path) -> np.ndarray:
+    """The pixels of an 8-bit grey PNG, uint8 ``(H, W)``."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            kind, mode = img.format, img.mode
+            pixels = np.asarray(img) if kind == "PNG" and mode == "L" else None
+    except Exception as exc:  # Pillow raises OSError, SyntaxError, ValueError, DecompressionBombError
+        raise DataError(f"{path} is not a readable image ({reason(exc)}): it may be truncated; copy it again") from exc
+    if kind != "PNG":
+        raise DataError(f"{path} is not a PNG (Pillow reads it as {kind}): the sections are stored as PNG files")
+    if pixels is None:
+        raise DataError(f"{path} is a PNG of mode {mode!r}; the sections and labels are 8-bit grey ('L')")
+    return pixels

@@ -300,3 +300,75 @@ def test_find_medmnist_names_what_it_found_instead(tmp_path):
         realdata.find_medmnist(tmp_path, "pneumoniamnist")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         realdata.find_medmnist(tmp_path / "absent", "pneumoniamnist")
+
+
+# --- ISBI 2012 EM membranes ---------------------------------------------------------------
+
+
+def write_isbi2012(root: Path, n: int = 3, *, size=(6, 8)) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` sections as ``root/image/N.png`` and ``root/label/N.png`` (0 membrane, 255 cell)."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, *size), dtype=np.uint8)
+    labels = np.where(rng.random((n, *size)) < 0.3, 0, 255).astype(np.uint8)
+    for kind, stack in (("image", images), ("label", labels)):
+        (root / kind).mkdir(parents=True, exist_ok=True)
+        for k, pixels in enumerate(stack):
+            Image.fromarray(pixels).save(root / kind / f"{k}.png")
+    return images, labels
+
+
+def test_load_isbi2012_returns_sections_in_order_and_membranes_where_the_label_is_0(tmp_path):
+    images, labels = write_isbi2012(tmp_path, 12)
+    (tmp_path / "image" / ".DS_Store").write_bytes(b"")
+    loaded, membranes = realdata.load_isbi2012(tmp_path)
+    assert loaded.shape == (12, 6, 8) and loaded.dtype == np.uint8
+    assert membranes.shape == (12, 6, 8) and membranes.dtype == bool
+    np.testing.assert_array_equal(loaded, images)  # 10.png and 11.png after 9.png, not after 1.png
+    np.testing.assert_array_equal(membranes, labels == 0)
+    assert 0 < membranes.mean() < 1
+
+
+def test_load_isbi2012_names_a_missing_label_or_section(tmp_path):
+    write_isbi2012(tmp_path)
+    (tmp_path / "label" / "1.png").unlink()
+    with pytest.raises(realdata.DataError, match=r"image/1\.png has no label: .*label/1\.png is missing"):
+        realdata.load_isbi2012(tmp_path)
+    (tmp_path / "image" / "1.png").unlink()
+    with pytest.raises(realdata.DataError, match=r"holds sections 0 to 2 but not 1\.png"):
+        realdata.load_isbi2012(tmp_path)
+    (tmp_path / "label").rename(tmp_path / "labels")
+    with pytest.raises(realdata.DataError, match=r"has no label/ folder"):
+        realdata.load_isbi2012(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no folder at"):
+        realdata.load_isbi2012(tmp_path / "absent")
+
+
+def test_load_isbi2012_names_a_section_of_another_size(tmp_path):
+    write_isbi2012(tmp_path)
+    Image.fromarray(np.full((6, 9), 255, np.uint8)).save(tmp_path / "label" / "2.png")
+    with pytest.raises(realdata.DataError, match=r"label/2\.png is 6 × 9 pixels but .*image/0\.png is 6 × 8"):
+        realdata.load_isbi2012(tmp_path)
+
+
+def test_load_isbi2012_names_a_file_that_is_not_a_grey_png(tmp_path):
+    write_isbi2012(tmp_path)
+    Image.fromarray(np.zeros((6, 8), np.uint8)).save(tmp_path / "image" / "1.png", format="JPEG")
+    with pytest.raises(realdata.DataError, match=r"image/1\.png is not a PNG \(Pillow reads it as JPEG\)"):
+        realdata.load_isbi2012(tmp_path)
+    (tmp_path / "image" / "1.png").write_bytes(b"not an image")
+    with pytest.raises(realdata.DataError, match=r"image/1\.png is not a readable image"):
+        realdata.load_isbi2012(tmp_path)
+    Image.fromarray(np.zeros((6, 8, 3), np.uint8)).save(tmp_path / "image" / "1.png")
+    with pytest.raises(realdata.DataError, match=r"image/1\.png is a PNG of mode 'RGB'"):
+        realdata.load_isbi2012(tmp_path)
+    (tmp_path / "image" / "1.png").unlink()
+    (tmp_path / "image" / "1.tif").write_bytes(b"")
+    with pytest.raises(realdata.DataError, match=r"image/1\.tif does not belong in"):
+        realdata.load_isbi2012(tmp_path)
+
+
+def test_load_isbi2012_refuses_labels_that_are_not_0_or_255(tmp_path):
+    write_isbi2012(tmp_path)
+    Image.fromarray(np.full((6, 8), 128, np.uint8)).save(tmp_path / "label" / "0.png")
+    with pytest.raises(realdata.DataError, match=r"label/0\.png holds values \[128\]"):
+        realdata.load_isbi2012(tmp_path)
