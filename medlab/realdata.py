@@ -6,6 +6,7 @@
 | MedNIST | ``root/<Class>/*.jpeg``, one folder per class | :func:`mednist_items`, :class:`MedNISTDataset` |
 | Medical Segmentation Decathlon | ``dataset.json``, ``imagesTr/``, ``labelsTr/``, ``imagesTs/`` | :func:`decathlon_items`, :class:`DecathlonDataset` |
 | DICOM studies | folders of ``.dcm`` files, one series each | :func:`dicom_series_folders`, then :func:`medlab.dicom.read_series` |
+| ISBI 2012 EM membranes | ``image/N.png`` and ``label/N.png``, one pair per section | :func:`load_isbi2012` |
 
 :func:`medlab.registry.fetch` downloads these; nothing here touches the network. Every
 Dataset serves dictionaries with MONAI's keys: ``"image"``, channel-first float32 scaled as
