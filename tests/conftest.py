@@ -22,9 +22,12 @@ if not os.environ.get("MEDLAB_RESULTS_DIR"):
 os.environ["MEDLAB_CHECKPOINT_DIR"] = tempfile.mkdtemp(prefix="medlab-test-checkpoints-")
 # A fixed thread count, shared out between the test workers (`make test WORKERS=2`), so that
 # executing and replaying a lab compute alike.
+# The first import (pytest's main process) remembers whether the user chose a thread count;
+# worker processes inherit its environment, so they must not take its value for a choice.
+_given = os.environ.setdefault("MEDLAB_TEST_THREADS_GIVEN", os.environ.get("MEDLAB_NUM_THREADS", ""))
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-os.environ.setdefault("MEDLAB_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _workers)
-                                                if hasattr(os, "sched_getaffinity") else 1))
+_cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+os.environ["MEDLAB_NUM_THREADS"] = _given or str(max(1, _cores // _workers))
 os.environ.pop("MEDLAB_CLAIMS", None)  # claims fail where they are made
 torch.set_num_threads(int(os.environ["MEDLAB_NUM_THREADS"]))  # the unit tests in this process too
 
