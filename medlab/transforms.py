@@ -135,6 +135,11 @@ def _uniform(n: int, half_width: float, generator: torch.Generator | None) -> to
     return (torch.rand(n, generator=generator, dtype=torch.float64) * 2 - 1).float() * half_width
 
 
+def _require_float_batch(images: torch.Tensor) -> None:
+    if images.ndim != 4 or not images.is_floating_point():
+        raise ValueError(f"images must be a float batch (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+
+
 def random_affine(images: torch.Tensor, *, degrees: float = 10.0, scale: float = 0.1, shift: float = 0.08,
                   generator: torch.Generator | None = None) -> torch.Tensor:
     """Rotate, scale and shift each image of a batch by its own random amount.
@@ -150,8 +155,7 @@ def random_affine(images: torch.Tensor, *, degrees: float = 10.0, scale: float =
 
     Taught in lab 04, section 7 (The final model: a recipe for the whole training set).
     """
-    if images.ndim != 4 or not images.is_floating_point():
-        raise ValueError(f"images must be a float batch (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+    _require_float_batch(images)
     degrees = arguments.number(degrees, "degrees", low=0.0, high=180.0)
     scale = arguments.number(scale, "scale", low=0.0, high=1.0, high_open=True)
     shift = arguments.number(shift, "shift", low=0.0, high=1.0)
@@ -177,8 +181,7 @@ def random_exposure(images: torch.Tensor, *, contrast: float = 0.2, brightness: 
 
     Taught in lab 04, section 7 (The final model: a recipe for the whole training set).
     """
-    if images.ndim != 4 or not images.is_floating_point():
-        raise ValueError(f"images must be a float batch (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+    _require_float_batch(images)
     contrast = arguments.number(contrast, "contrast", low=0.0, high=1.0, high_open=True)
     brightness = arguments.number(brightness, "brightness", low=0.0)
     n = len(images)
