@@ -1,7 +1,7 @@
 # MedLab: `make course` runs every lab and writes build/report.md; `make test` runs every test.
 PYTHON  ?= python3
 PROFILE ?= default
-WORKERS ?= 1
+WORKERS ?= 2
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.medlab-installed
@@ -11,7 +11,7 @@ PIP     := $(BIN)/python -m pip --disable-pip-version-check
 
 help:
 	@echo "make course   execute every lab into build/ and write build/report.md (PROFILE=smoke|default|full)"
-	@echo "make test     unit tests and every lab executed and replayed (WORKERS=N worker processes, default 1)"
+	@echo "make test     unit tests and every lab executed and replayed (WORKERS=N worker processes, default 2)"
 	@echo "make lab      open JupyterLab on notebooks/"
 	@echo "make test-fast  the same tests with the labs in the smoke profile (for quick iteration)"
 	@echo "make sweep    every lab under seeds 0-4, other CPU kernels and one thread (build/sweep.md; about 1.5 hours on 2 cores)"

@@ -49,3 +49,27 @@ matplotlib.use("Agg")
 _spec = importlib.util.spec_from_file_location("medlab_offline_guard", OFFLINE_DIR / "sitecustomize.py")
 _guard = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_guard)
+
+
+# The longest tests first (seconds on two single-thread workers, roughly), so that with
+# `make test WORKERS=2` no worker is left running a long lab at the end while the other idles.
+_LONGEST_FIRST = (
+    "test_notebook_runs_and_replays[04_transfer_learning]",  # ~600
+    "test_notebook_runs_and_replays[05_segmentation]",  # ~450
+    "test_notebook_runs_and_replays[03_cnn_from_scratch]",  # ~420
+    "test_notebook_runs_and_replays[06_detection]",  # ~360
+    "test_transfer_lab_on_real_medmnist_meets_its_claims[pneumoniamnist",  # ~340
+    "test_notebook_runs_and_replays[07_evaluation]",  # ~260
+    "test_lab_05_segments_the_real_em_membranes",  # ~200
+    "test_transfer_lab_on_real_medmnist_meets_its_claims[breastmnist",  # ~170
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item):
+        for k, name in enumerate(_LONGEST_FIRST):
+            if name in item.nodeid:
+                return k
+        return len(_LONGEST_FIRST) + (0 if item.get_closest_marker("slow") else 1)
+
+    items.sort(key=rank)  # stable: the rest keep their order, slow tests before quick ones
