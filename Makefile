@@ -1,7 +1,9 @@
 # MedLab: `make course` runs every lab and writes build/report.md; `make test` runs every test.
 PYTHON  ?= python3
 PROFILE ?= default
-WORKERS ?= 2
+# two test processes, one thread each, where there are two cores or more: small networks use two
+# cores better as two runs than as one run with two threads
+WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -ge 2 ] && echo 2 || echo 1)
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.medlab-installed
@@ -11,7 +13,7 @@ PIP     := $(BIN)/python -m pip --disable-pip-version-check
 
 help:
 	@echo "make course   execute every lab into build/ and write build/report.md (PROFILE=smoke|default|full)"
-	@echo "make test     unit tests and every lab executed and replayed (WORKERS=N worker processes, default 2)"
+	@echo "make test     unit tests and every lab executed and replayed (WORKERS=N test processes; default 2 on 2 or more cores)"
 	@echo "make lab      open JupyterLab on notebooks/"
 	@echo "make test-fast  the same tests with the labs in the smoke profile (for quick iteration)"
 	@echo "make sweep    every lab under seeds 0-4, other CPU kernels and one thread (build/sweep.md; about 1.5 hours on 2 cores)"

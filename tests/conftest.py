@@ -25,24 +25,11 @@ os.environ["MEDLAB_CHECKPOINT_DIR"] = tempfile.mkdtemp(prefix="medlab-test-check
 # The first import (pytest's main process) remembers whether the user chose a thread count;
 # worker processes inherit its environment, so they must not take its value for a choice.
 _given = os.environ.setdefault("MEDLAB_TEST_THREADS_GIVEN", os.environ.get("MEDLAB_NUM_THREADS", ""))
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))  # set in every worker, restarted ones too
 _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-
-
-def _share_threads(workers: int) -> None:
-    os.environ["MEDLAB_NUM_THREADS"] = _given or str(max(1, _cores // max(1, workers)))
-    torch.set_num_threads(int(os.environ["MEDLAB_NUM_THREADS"]))  # the unit tests in this process too
-
-
-_share_threads(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+os.environ["MEDLAB_NUM_THREADS"] = _given or str(max(1, _cores // _workers))
 os.environ.pop("MEDLAB_CLAIMS", None)  # claims fail where they are made
-
-
-def pytest_configure(config):
-    # A worker that pytest-xdist starts again after a crash lacks PYTEST_XDIST_WORKER_COUNT;
-    # the worker count it was given is the one to trust.
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput and "workercount" in workerinput:
-        _share_threads(int(workerinput["workercount"]))
+torch.set_num_threads(int(os.environ["MEDLAB_NUM_THREADS"]))  # the unit tests in this process too
 
 # This process draws off-screen (kernels keep their inline backend) and runs offline too.
 matplotlib.use("Agg")
