@@ -99,16 +99,37 @@ def execute(
         raise NotebookError(f"{path}: {exc}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / path.name
-    papermill.execute_notebook(
-        str(path),
-        str(out),
-        parameters={"PROFILE": profile, **(parameters or {})},
-        kernel_name=_kernel_name(),
-        cwd=str(path.parent),
-        progress_bar=False,
-        execution_timeout=timeout_s,
-    )
+    for attempt in (1, 2):
+        try:
+            papermill.execute_notebook(
+                str(path),
+                str(out),
+                parameters={"PROFILE": profile, **(parameters or {})},
+                kernel_name=_kernel_name(),
+                cwd=str(path.parent),
+                progress_bar=False,
+                execution_timeout=timeout_s,
+            )
+            return out
+        except papermill.PapermillExecutionError:
+            raise
+        except Exception as exc:
+            if attempt == 2 or _ran_a_cell(out):
+                raise
+            # The kernel never ran a cell (it died or timed out while starting, e.g. when another
+            # process took one of its ports): nothing of the lab ran, so starting again is safe.
+            print(f"{path.name}: the kernel did not start ({_one_line(exc)}); starting it once more",
+                  file=sys.stderr)
     return out
+
+
+def _ran_a_cell(executed: Path) -> bool:
+    """Whether papermill's copy at ``executed`` shows a code cell that the kernel ran."""
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except (OSError, ValueError):
+        return False
+    return any(c.cell_type == "code" and c.get("execution_count") for c in nb.cells)
 
 
 def run_course(

@@ -41,14 +41,14 @@ _spec.loader.exec_module(_guard)
 # The longest tests first (seconds on two single-thread workers, roughly), so that with
 # `make test WORKERS=2` no worker is left running a long lab at the end while the other idles.
 _LONGEST_FIRST = (
-    "test_notebook_runs_and_replays[04_transfer_learning]",  # ~600
-    "test_notebook_runs_and_replays[05_segmentation]",  # ~450
-    "test_notebook_runs_and_replays[03_cnn_from_scratch]",  # ~420
-    "test_notebook_runs_and_replays[06_detection]",  # ~360
-    "test_transfer_lab_on_real_medmnist_meets_its_claims[pneumoniamnist",  # ~340
-    "test_notebook_runs_and_replays[07_evaluation]",  # ~260
-    "test_lab_05_segments_the_real_em_membranes",  # ~200
-    "test_transfer_lab_on_real_medmnist_meets_its_claims[breastmnist",  # ~170
+    "test_notebook_runs[04_transfer_learning]",
+    "test_transfer_lab_on_real_medmnist_meets_its_claims[pneumoniamnist",
+    "test_notebook_runs[05_segmentation]",
+    "test_notebook_runs[03_cnn_from_scratch]",
+    "test_notebook_runs[06_detection]",
+    "test_lab_05_segments_the_real_em_membranes",
+    "test_transfer_lab_on_real_medmnist_meets_its_claims[breastmnist",
+    "test_notebook_runs[07_evaluation]",
 )
 
 

@@ -85,6 +85,39 @@ def test_execute_refuses_a_notebook_without_parameters(tmp_path):
         course.execute(path, tmp_path / "out", profile="smoke")
 
 
+def test_execute_starts_a_kernel_once_more_only_when_none_ran_a_cell(tmp_path, monkeypatch, capsys):
+    import papermill
+
+    path = tmp_path / "04_lab.ipynb"
+    nbformat.write(_lab("x = 1"), path)
+    real, calls = papermill.execute_notebook, []
+
+    def flaky(source, out, **kwargs):  # the first kernel dies while starting, as on a port clash
+        calls.append(out)
+        if len(calls) == 1:
+            nbformat.write(_lab("x = 1"), out)
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return real(source, out, **kwargs)
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    out = course.execute(path, tmp_path / "out", profile="smoke")
+    assert len(calls) == 2 and nbformat.read(out, as_version=4).cells[1].execution_count
+    assert "04_lab.ipynb: the kernel did not start (Kernel died before replying" in capsys.readouterr().err
+
+    def dies_mid_lab(source, out, **kwargs):  # a cell ran: the lab itself may be at fault
+        calls.append(out)
+        nb = _lab("x = 1")
+        nb.cells[0].execution_count = 1
+        nbformat.write(nb, out)
+        raise RuntimeError("Kernel died")
+
+    monkeypatch.setattr(papermill, "execute_notebook", dies_mid_lab)
+    calls.clear()
+    with pytest.raises(RuntimeError, match="Kernel died"):
+        course.execute(path, tmp_path / "out", profile="smoke")
+    assert len(calls) == 1
+
+
 def test_strip_outputs_keeps_sources_and_tags_only(tmp_path):
     nb = _lab("print(1)")
     nb.cells[1].outputs = [new_output("stream", name="stdout", text="1\n")]

@@ -1,8 +1,8 @@
 """The notebook tests themselves are tested: broken notebooks must make them fail.
 
 Small notebooks, each broken in one way, are put in a folder of their own, and
-``tests/test_notebooks.py`` is run on that folder in a separate pytest process, exactly as
-``make test`` runs it on ``notebooks/``.
+``tests/test_notebooks.py`` is run on that folder in a separate pytest process, as ``make test``
+runs it on ``notebooks/``: executed in the default profile, a smoke run replayed.
 """
 
 import os
@@ -48,7 +48,8 @@ def _notebook(cells):
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory):
-    """Run the notebook tests on the harness cases once; map case name -> (outcome, message)."""
+    """Run the notebook tests on the harness cases once; map case name -> (outcome, message),
+    the case failing where either of its two tests (the run, the replay) fails."""
     root = tmp_path_factory.mktemp("harness")
     notebooks = root / "notebooks"
     notebooks.mkdir()
@@ -56,18 +57,25 @@ def outcomes(tmp_path_factory):
         nbformat.write(_notebook(cells), notebooks / f"{name}.ipynb")
     junit = root / "junit.xml"
     env = {**os.environ, "MEDLAB_NOTEBOOK_DIR": str(notebooks), "MEDLAB_BUILD_DIR": str(root / "build"),
-           "MEDLAB_RESULTS_DIR": str(root / "results"), "MEDLAB_PROFILE": "smoke"}
+           "MEDLAB_RESULTS_DIR": str(root / "results"), "MEDLAB_PROFILE": "default",
+           "MEDLAB_REPLAY_PROFILE": "smoke"}
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", str(TESTS / "test_notebooks.py"), "-k", "runs_and_replays",
+        [sys.executable, "-m", "pytest", str(TESTS / "test_notebooks.py"), "-k", "notebook_runs or notebook_replays",
          "-p", "no:cacheprovider", f"--junitxml={junit}", "-q"],
         cwd=TESTS.parent, env=env, capture_output=True, text=True, timeout=600,
     )
     assert junit.exists(), run.stdout + run.stderr
-    found = {}
+    found, tests = {}, {}
     for case in ET.parse(junit).getroot().iter("testcase"):
-        name = case.get("name").split("[", 1)[1].rstrip("]")
+        test, name = case.get("name").rstrip("]").split("[", 1)
+        tests.setdefault(name, set()).add(test)
         failure = case.find("failure")
-        found[name] = ("passed", "") if failure is None else ("failed", failure.get("message", "") + (failure.text or ""))
+        if failure is not None:
+            message = found.get(name, ("", ""))[1] + failure.get("message", "") + (failure.text or "")
+            found[name] = ("failed", message)
+        else:
+            found.setdefault(name, ("passed", ""))
+    assert all(t == {"test_notebook_runs", "test_notebook_replays"} for t in tests.values()), tests
     return found
 
 

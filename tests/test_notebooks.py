@@ -1,7 +1,10 @@
-"""Every lab executed with papermill, then replayed with nbval, and checked against the standard.
+"""Every lab executed with papermill, replayed with nbval, and checked against the standard.
 
-``MEDLAB_PROFILE`` (default ``default``) picks the profile; ``MEDLAB_NOTEBOOK_DIR`` and
-``MEDLAB_BUILD_DIR`` let the harness test point this module at other notebooks.
+``MEDLAB_PROFILE`` (default ``default``) picks the profile a lab is executed in, its learning
+outcomes asserted. ``MEDLAB_REPLAY_PROFILE`` (default ``smoke``) picks the profile of the run that
+nbval replays: every stored output of a fresh run must come out the same again. Where the two
+profiles are the same, the one run is replayed. ``MEDLAB_NOTEBOOK_DIR`` and ``MEDLAB_BUILD_DIR``
+let the harness test point this module at other notebooks.
 """
 
 import os
@@ -20,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = Path(os.environ.get("MEDLAB_NOTEBOOK_DIR", ROOT / "notebooks"))
 BUILD_DIR = build_dir()
 PROFILE = os.environ.get("MEDLAB_PROFILE", "default")
+REPLAY_PROFILE = os.environ.get("MEDLAB_REPLAY_PROFILE", "smoke")
 NOTEBOOKS = find_notebooks(NOTEBOOK_DIR)
 
 
@@ -37,7 +41,7 @@ def test_notebook_follows_standard(notebook):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_and_replays(notebook):
+def test_notebook_runs(notebook):
     results_dir = Path(os.environ[RESULTS_ENV])
     (results_dir / f"{notebook.stem}.json").unlink(missing_ok=True)
 
@@ -48,5 +52,18 @@ def test_notebook_runs_and_replays(notebook):
         recorded = load_results(results_dir).get(notebook.stem)
         assert recorded is not None and recorded["profile"] == PROFILE, "the notebook recorded no results"
 
+    if REPLAY_PROFILE == PROFILE:
+        _assert_replays(executed)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(REPLAY_PROFILE == PROFILE, reason="test_notebook_runs replays its own run")
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_replays(notebook, tmp_path, monkeypatch):
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path / "results"))  # the outcome run's results stay
+    _assert_replays(execute(notebook, BUILD_DIR / "replayed", profile=REPLAY_PROFILE))
+
+
+def _assert_replays(executed: Path) -> None:
     run = replay(executed)
     assert run.returncode == 0, f"nbval replay of {executed} failed:\n{run.stdout[-6000:]}{run.stderr[-2000:]}"

@@ -75,6 +75,8 @@ record(session, threads=session.threads, aten=os.environ.get("ATEN_CPU_CAPABILIT
     runs = sweep.plan((0, 1), capability="AVX512")
     summary = sweep.sweep(["01_tiny"], notebook_dir=notebooks, build_dir=tmp_path / "build", runs=runs, jobs=2)
     lab = summary["labs"]["01_tiny"]
+    errors = {name: r.get("error") for name, r in lab["runs"].items() if name != "seed 1"}
+    assert all(r["status"] == "ok" for name, r in lab["runs"].items() if name != "seed 1"), errors
     assert lab["claims"]["score"]["failed_runs"] == ["seed 1"] and lab["claims"]["score"]["worst"] == pytest.approx(0.8)
     assert lab["claims"]["always"]["failed_runs"] == []  # recorded although "score" failed first (deferred)
     assert lab["runs"]["seed 1"]["status"] == "failed" and "claim 'score' does not hold" in lab["runs"]["seed 1"]["error"]
