@@ -295,14 +295,16 @@ def cascading_randomization(model: nn.Module, *, seed: int = 0) -> list[tuple[st
 
 
 @torch.no_grad()
-def deletion_curve(model: nn.Module, images: torch.Tensor, maps: Any, *, steps: int = 10, fill: float | None = None
-                   ) -> np.ndarray:
+def deletion_curve(model: nn.Module, images: torch.Tensor, maps: Any, *, steps: int = 10,
+                   fill: float | torch.Tensor | None = None) -> np.ndarray:
     """The mean positive probability as the most relevant pixels are deleted first: ``(steps + 1,)``,
     after deleting ``0, 1/steps, …, 1`` of each image's pixels (Petsiuk et al. 2018). A faithful
     map makes it fall fast: its area is small.
 
-    Deleted pixels take the value ``fill`` (default: each image's mean). Ties in a map are
-    broken by pixel order, so a constant map deletes row by row.
+    Deleted pixels take the value ``fill``: a number, images of ``images``' shape to take each
+    pixel from (the same patient without the finding, where there is one: a deletion that adds
+    nothing new), or by default each image's mean. Ties in a map are broken by pixel order, so a
+    constant map deletes row by row.
 
     Taught in lab 08, section 5 (Faithfulness: delete what the map points at).
     """
@@ -316,7 +318,14 @@ def deletion_curve(model: nn.Module, images: torch.Tensor, maps: Any, *, steps: 
     order = torch.as_tensor(np.argsort(-maps.reshape(n, -1), axis=1, kind="stable"))
     rank = torch.empty_like(order)
     rank.scatter_(1, order, torch.arange(pixels).expand(n, -1))
-    values = torch.full_like(x, float(fill)) if fill is not None else x.mean(dim=(1, 2, 3), keepdim=True).expand_as(x)
+    if isinstance(fill, torch.Tensor):
+        if fill.shape != x.shape:
+            raise ValueError(f"fill images must have the images' shape {tuple(x.shape)}; got {tuple(fill.shape)}")
+        values = fill.to(x)
+    elif fill is not None:
+        values = torch.full_like(x, float(fill))
+    else:
+        values = x.mean(dim=(1, 2, 3), keepdim=True).expand_as(x)
     curve = []
     for k in range(steps + 1):
         deleted = (rank < round(k * pixels / steps)).reshape(n, 1, *x.shape[2:])

@@ -46,6 +46,7 @@ _LONGEST_FIRST = (
     "test_notebook_runs[05_segmentation]",
     "test_notebook_runs[03_cnn_from_scratch]",
     "test_notebook_runs[06_detection]",
+    "test_notebook_runs[08_interpretability_robustness]",
     "test_lab_05_segments_the_real_em_membranes",
     "test_transfer_lab_on_real_medmnist_meets_its_claims[breastmnist",
     "test_notebook_runs[07_evaluation]",

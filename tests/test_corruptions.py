@@ -39,5 +39,7 @@ def test_the_augmentation_changes_images_reproducibly_within_the_range(images):
     first, second = corruptions.scanner_augmentation(seed=3), corruptions.scanner_augmentation(seed=3)
     a, b = first(x), second(x)
     assert a.shape == x.shape and a.dtype == x.dtype and a.min() >= 0 and a.max() <= 1
+    with pytest.raises(ValueError, match=r"float batch \(N, 1, H, W\)"):
+        first(x[:, 0])
     torch.testing.assert_close(a, b)
     assert not torch.equal(a, x) and not torch.equal(first(x), a)  # drawn afresh every batch

@@ -141,5 +141,11 @@ def test_deletion_curve_falls_faster_along_the_true_evidence(spot_images):
     against = explain.deletion_curve(model, spot_images, 1 - truth, steps=8, fill=0.0)
     assert along.shape == (9,) and along[0] == pytest.approx(against[0]) and along[-1] == pytest.approx(0.5)
     assert along.mean() < against.mean() and along[1] == pytest.approx(0.5)
+    twins = spot_images.clone()
+    twins[..., 4:8, 4:8] = 0.1  # the same images without the bright square
+    towards_twin = explain.deletion_curve(model, spot_images, truth, steps=8, fill=twins)
+    assert towards_twin[-1] < towards_twin[0] and np.allclose(towards_twin[1:], towards_twin[-1])
     with pytest.raises(ValueError, match=r"maps must be \(N, H, W\)"):
         explain.deletion_curve(model, spot_images, truth[:2])
+    with pytest.raises(ValueError, match="fill images must have the images' shape"):
+        explain.deletion_curve(model, spot_images, truth, fill=twins[:2])
