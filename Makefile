@@ -16,7 +16,7 @@ help:
 	@echo "make test     unit tests and every lab executed and replayed (WORKERS=N test processes; default 2 on 2 or more cores)"
 	@echo "make lab      open JupyterLab on notebooks/"
 	@echo "make test-fast  the same tests with the labs in the smoke profile (for quick iteration)"
-	@echo "make sweep    every lab under seeds 0-4, other CPU kernels and one thread (build/sweep.md; about 1.5 hours on 2 cores)"
+	@echo "make sweep    every lab under seeds 0-4, other CPU kernels and one thread (build/sweep.md; about 2 hours on 2 cores)"
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

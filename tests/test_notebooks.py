@@ -3,7 +3,7 @@
 ``MEDLAB_PROFILE`` (default ``default``) picks the profile a lab is executed in, its learning
 outcomes asserted. ``MEDLAB_REPLAY_PROFILE`` (default ``smoke``) picks the profile of the run that
 nbval replays: every stored output of a fresh run must come out the same again. Where the two
-profiles are the same, the one run is replayed. ``MEDLAB_NOTEBOOK_DIR`` and ``MEDLAB_BUILD_DIR``
+profiles are the same, and for the labs in ``QUICK_LABS``, the outcome run itself is replayed. ``MEDLAB_NOTEBOOK_DIR`` and ``MEDLAB_BUILD_DIR``
 let the harness test point this module at other notebooks.
 """
 
@@ -24,6 +24,8 @@ NOTEBOOK_DIR = Path(os.environ.get("MEDLAB_NOTEBOOK_DIR", ROOT / "notebooks"))
 BUILD_DIR = build_dir()
 PROFILE = os.environ.get("MEDLAB_PROFILE", "default")
 REPLAY_PROFILE = os.environ.get("MEDLAB_REPLAY_PROFILE", "smoke")
+QUICK_LABS = {"00_orientation", "01_preprocessing", "02_features_and_classic_ml"}
+"""Labs whose default run takes under a minute: replaying that run costs less than a run of its own."""
 NOTEBOOKS = find_notebooks(NOTEBOOK_DIR)
 
 
@@ -52,13 +54,16 @@ def test_notebook_runs(notebook):
         recorded = load_results(results_dir).get(notebook.stem)
         assert recorded is not None and recorded["profile"] == PROFILE, "the notebook recorded no results"
 
-    if REPLAY_PROFILE == PROFILE:
+    if _replays_its_own_run(notebook):
         _assert_replays(executed)
 
 
+def _replays_its_own_run(notebook: Path) -> bool:
+    return REPLAY_PROFILE == PROFILE or notebook.stem in QUICK_LABS
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(REPLAY_PROFILE == PROFILE, reason="test_notebook_runs replays its own run")
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("notebook", [p for p in NOTEBOOKS if not _replays_its_own_run(p)], ids=lambda p: p.stem)
 def test_notebook_replays(notebook, tmp_path, monkeypatch):
     monkeypatch.setenv(RESULTS_ENV, str(tmp_path / "results"))  # the outcome run's results stay
     _assert_replays(execute(notebook, BUILD_DIR / "replayed", profile=REPLAY_PROFILE))
