@@ -242,7 +242,7 @@ def register(fixed: Any, moving: Any, *, spacing: Any, transform: str = "affine"
     else:
         method.SetMetricAsMeanSquares()
     method.SetMetricSamplingStrategy(method.RANDOM)
-    method.SetMetricSamplingPercentage(sampling, seed)
+    method.SetMetricSamplingPercentage(sampling, seed + 1)  # SimpleITK reads a seed of 0 as "the clock"
     method.SetInterpolator(sitk.sitkLinear)
     method.SetShrinkFactorsPerLevel(levels)
     method.SetSmoothingSigmasPerLevel([v / 2 for v in levels])

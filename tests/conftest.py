@@ -50,6 +50,7 @@ _LONGEST_FIRST = (
     "test_lab_05_segments_the_real_em_membranes",
     "test_transfer_lab_on_real_medmnist_meets_its_claims[breastmnist",
     "test_notebook_runs[07_evaluation]",
+    "test_notebook_runs[09_registration]",
 )
 
 
