@@ -94,6 +94,17 @@ def positive_triple(values: Any, name: str, *, axes: str = "(z, y, x)") -> tuple
     return tuple(float(v) for v in items)  # type: ignore[return-value]
 
 
+def spacing(values: Any, name: str = "spacing", *, ndim: int) -> tuple[float, ...]:
+    """``ndim`` finite positive pixel sizes in mm, one per axis of an image."""
+    try:
+        items = tuple(number(v, name, low=0.0, low_open=True) for v in values)
+    except TypeError:
+        items = ()
+    if len(items) != ndim:
+        raise ValueError(f"{name} must give {ndim} positive pixel sizes in mm, one per axis; got {_shown(values)}")
+    return items
+
+
 def shape(values: Any, name: str, *, ndim: int, minimum: int = 1, axes: str = "") -> tuple[int, ...]:
     """``ndim`` integers, each at least ``minimum``, e.g. a volume shape ``(z, y, x)``."""
     try:

@@ -100,16 +100,6 @@ def _sitk():
     return SimpleITK
 
 
-def _spacing(spacing: Any, ndim: int) -> tuple[float, ...]:
-    try:
-        values = tuple(arguments.number(s, "spacing", low=0.0, low_open=True) for s in spacing)
-    except TypeError:
-        values = ()
-    if len(values) != ndim:
-        raise ValueError(f"spacing must give {ndim} positive pixel sizes in mm; got {spacing!r}")
-    return values
-
-
 def _image(array: Any, name: str) -> np.ndarray:
     data = np.asarray(array)
     if data.ndim not in (2, 3) or min(data.shape) < 4:
@@ -129,7 +119,7 @@ def to_sitk(image: Any, *, spacing: Any):
     data = _image(image, "image")
     sitk = _sitk()
     out = sitk.GetImageFromArray(data.astype(np.float32))
-    out.SetSpacing(tuple(reversed(_spacing(spacing, data.ndim))))
+    out.SetSpacing(tuple(reversed(arguments.spacing(spacing, ndim=data.ndim))))
     return out
 
 
@@ -168,7 +158,7 @@ def displacement_field(*, transform: Any, shape: Sequence[int], spacing: Any) ->
     Taught in lab 09, section 5 (Deformable registration and its sanity check).
     """
     shape = arguments.shape(shape, "shape", ndim=len(shape), minimum=1)
-    spacing = _spacing(spacing, len(shape))
+    spacing = arguments.spacing(spacing, ndim=len(shape))
     sitk = _sitk()
     reference = sitk.Image(tuple(reversed(shape)), sitk.sitkFloat32)
     reference.SetSpacing(tuple(reversed(spacing)))
@@ -190,7 +180,7 @@ def displacement_transform(displacement: Any, *, spacing: Any):
         raise ValueError(f"displacement must be (ndim, *shape) in mm; got shape {u.shape}")
     sitk = _sitk()
     field = sitk.GetImageFromArray(np.moveaxis(u, 0, -1)[..., ::-1].copy(), isVector=True)
-    field.SetSpacing(tuple(reversed(_spacing(spacing, u.shape[0]))))
+    field.SetSpacing(tuple(reversed(arguments.spacing(spacing, ndim=u.shape[0]))))
     return sitk.DisplacementFieldTransform(sitk.Cast(field, sitk.sitkVectorFloat64))
 
 
@@ -298,7 +288,7 @@ def demons(fixed: Any, moving: Any, *, spacing: Any, smoothing_mm: float = 4.0, 
     smoothing_mm = arguments.number(smoothing_mm, "smoothing_mm", low=0.0)
     iterations = arguments.integer(iterations, "iterations", minimum=1)
     sitk = _sitk()
-    spacing = _spacing(spacing, f.ndim)
+    spacing = arguments.spacing(spacing, ndim=f.ndim)
     fi = to_sitk(f, spacing=spacing)
     mi = to_sitk(resample(m, transform=initial, spacing=spacing) if initial is not None else m, spacing=spacing)
     flt = sitk.FastSymmetricForcesDemonsRegistrationFilter()
@@ -330,7 +320,7 @@ def jacobian_determinant(displacement: Any, *, spacing: Any) -> np.ndarray:
     if not np.all(np.isfinite(u)):
         raise ValueError("displacement holds NaN or infinite values")
     ndim = u.shape[0]
-    spacing = _spacing(spacing, ndim)
+    spacing = arguments.spacing(spacing, ndim=ndim)
     gradient = np.empty((ndim, ndim) + u.shape[1:])
     for i in range(ndim):
         for j in range(ndim):

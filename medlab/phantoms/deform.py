@@ -42,14 +42,7 @@ def _shape_and_spacing(shape: Any, spacing: Any) -> tuple[tuple[int, ...], tuple
         ndim = 0
     if ndim not in (2, 3):
         raise ValueError(f"shape must be 2 or 3 integers, (y, x) or (z, y, x); got {shape!r}")
-    shape = arguments.shape(shape, "shape", ndim=ndim, minimum=2)
-    try:
-        spacing = tuple(arguments.number(s, "spacing", low=0.0, low_open=True) for s in spacing)
-    except TypeError:
-        spacing = ()
-    if len(spacing) != ndim:
-        raise ValueError(f"spacing must give {ndim} positive sizes in mm, one per axis of shape {shape}; got {spacing!r}")
-    return shape, spacing
+    return arguments.shape(shape, "shape", ndim=ndim, minimum=2), arguments.spacing(spacing, ndim=ndim)
 
 
 def smooth_displacement(shape: Any, *, spacing: Any, seed: int = 0, amplitude_mm: float = 5.0, knots: int = 5,
