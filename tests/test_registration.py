@@ -49,12 +49,20 @@ def test_bad_points_are_named():
 
 
 def test_sitk_axis_order_is_converted_both_ways():
-    u = smooth_displacement((20, 30), spacing=SPACING, amplitude_mm=0.0, translation_mm=(6.0, -4.0))
-    t = reg.displacement_transform(u, spacing=SPACING)
-    np.testing.assert_allclose(reg.transform_points([[36.0, 36.0]], transform=t), [[42.0, 32.0]], atol=1e-6)
-    np.testing.assert_allclose(reg.displacement_field(transform=t, shape=(20, 30), spacing=SPACING), u, atol=1e-5)
+    spacing = (3.0, 2.0)  # anisotropic, so that a swap of the axes shows
+    u = smooth_displacement((20, 30), spacing=spacing, amplitude_mm=3.0, translation_mm=(6.0, -4.0), seed=1)
+    t = reg.displacement_transform(u, spacing=spacing)
+    point = np.array([[30.0, 24.0]])  # pixel (10, 12)
+    np.testing.assert_allclose(reg.transform_points(point, transform=t), point + u[:, 10, 12], atol=1e-5)
+    np.testing.assert_allclose(reg.displacement_field(transform=t, shape=(20, 30), spacing=spacing), u, atol=1e-5)
     image = reg.to_sitk(np.zeros((20, 30)), spacing=(2.0, 1.0))
     assert image.GetSize() == (30, 20) and image.GetSpacing() == (1.0, 2.0)
+    # resampling through a shift of one pixel along x moves the content one column, whatever the spacing
+    square = np.zeros((20, 30), np.float32)
+    square[5:8, 10:14] = 1.0
+    shift = reg.displacement_transform(smooth_displacement((20, 30), spacing=spacing, amplitude_mm=0.0,
+                                                           translation_mm=(0.0, spacing[1])), spacing=spacing)
+    np.testing.assert_allclose(reg.resample(square, transform=shift, spacing=spacing)[5:8, 9:13], 1.0)
 
 
 def test_resampling_labels_uses_nearest_neighbours():
