@@ -21,6 +21,8 @@ import math
 import numbers
 from typing import Any
 
+import numpy as np
+
 
 def _shown(value: Any) -> str:
     text = repr(value)
@@ -103,6 +105,17 @@ def spacing(values: Any, name: str = "spacing", *, ndim: int) -> tuple[float, ..
     if len(items) != ndim:
         raise ValueError(f"{name} must give {ndim} positive pixel sizes in mm, one per axis; got {_shown(values)}")
     return items
+
+
+def points(values: Any, name: str = "points", *, ndim: int | None = None) -> np.ndarray:
+    """Finite positions ``(K, ndim)`` in mm as float64, ``ndim`` 2 or 3 (any of the two if ``None``)."""
+    p = np.asarray(values, dtype=np.float64)
+    if p.ndim != 2 or (ndim is not None and p.shape[1] != ndim) or p.shape[1] not in (2, 3):
+        wanted = f"(K, {ndim})" if ndim else "(K, 2) or (K, 3)"
+        raise ValueError(f"{name} must be {wanted} points in mm; got shape {p.shape}")
+    if not np.all(np.isfinite(p)):
+        raise ValueError(f"{name} holds NaN or infinite coordinates")
+    return p
 
 
 def shape(values: Any, name: str, *, ndim: int, minimum: int = 1, axes: str = "") -> tuple[int, ...]:

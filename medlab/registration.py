@@ -33,16 +33,6 @@ intensities), normalised cross-correlation (one modality, linearly related inten
 Mattes mutual information (any modalities whose intensities are statistically related)."""
 
 
-def _points(points: Any, name: str, ndim: int | None = None) -> np.ndarray:
-    p = np.asarray(points, dtype=np.float64)
-    if p.ndim != 2 or (ndim is not None and p.shape[1] != ndim) or p.shape[1] not in (2, 3):
-        wanted = f"(K, {ndim})" if ndim else "(K, 2) or (K, 3)"
-        raise ValueError(f"{name} must be {wanted} points in mm; got shape {p.shape}")
-    if not np.all(np.isfinite(p)):
-        raise ValueError(f"{name} holds NaN or infinite coordinates")
-    return p
-
-
 def rigid_fit(fixed_points: Any, moving_points: Any, *, scale: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The least-squares rotation (and, with ``scale``, isotropic scale) and translation that map
     ``fixed_points`` onto ``moving_points`` (both ``(K, ndim)`` in mm, paired row by row):
@@ -51,8 +41,8 @@ def rigid_fit(fixed_points: Any, moving_points: Any, *, scale: bool = False) -> 
 
     Taught in lab 09, section 2 (Landmarks: FLE, FRE and TRE).
     """
-    p = _points(fixed_points, "fixed_points")
-    q = _points(moving_points, "moving_points", p.shape[1])
+    p = arguments.points(fixed_points, "fixed_points")
+    q = arguments.points(moving_points, "moving_points", ndim=p.shape[1])
     if len(p) != len(q):
         raise ValueError(f"{len(p)} fixed points but {len(q)} moving points: they must be paired")
     if len(p) < p.shape[1]:
@@ -73,7 +63,7 @@ def apply_affine(points: Any, matrix: Any, offset: Any) -> np.ndarray:
 
     Taught in lab 09, section 2 (Landmarks: FLE, FRE and TRE).
     """
-    p = _points(points, "points")
+    p = arguments.points(points, "points")
     return p @ np.asarray(matrix, dtype=np.float64).T + np.asarray(offset, dtype=np.float64)
 
 
@@ -84,8 +74,8 @@ def point_errors(true_points: Any, estimated_points: Any) -> np.ndarray:
 
     Taught in lab 09, section 2 (Landmarks: FLE, FRE and TRE).
     """
-    t = _points(true_points, "true_points")
-    e = _points(estimated_points, "estimated_points", t.shape[1])
+    t = arguments.points(true_points, "true_points")
+    e = arguments.points(estimated_points, "estimated_points", ndim=t.shape[1])
     if len(t) != len(e):
         raise ValueError(f"{len(t)} true points but {len(e)} estimated points")
     return np.linalg.norm(e - t, axis=1)
@@ -129,7 +119,7 @@ def transform_points(points: Any, *, transform: Any) -> np.ndarray:
 
     Taught in lab 09, section 3 (Intensity-based registration).
     """
-    p = _points(points, "points")
+    p = arguments.points(points, "points")
     return np.array([tuple(reversed(transform.TransformPoint(tuple(reversed(row.tolist()))))) for row in p])
 
 

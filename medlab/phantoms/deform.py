@@ -115,16 +115,9 @@ def sample_displacement(displacement: Any, points_mm: Any, *, spacing: Any) -> n
     """
     u = np.asarray(displacement, dtype=np.float64)
     shape, spacing = _shape_and_spacing(u.shape[1:], spacing)
-    points = _points(points_mm, len(shape))
+    points = arguments.points(points_mm, "points_mm", ndim=len(shape))
     where = (points / np.asarray(spacing)).T
     return np.stack([ndi.map_coordinates(u[k], where, order=1, mode="nearest") for k in range(len(shape))], axis=1)
-
-
-def _points(points: Any, ndim: int) -> np.ndarray:
-    p = np.asarray(points, dtype=np.float64)
-    if p.ndim != 2 or p.shape[1] != ndim or not np.all(np.isfinite(p)):
-        raise ValueError(f"points must be finite (K, {ndim}) positions in mm; got shape {p.shape}")
-    return p
 
 
 def landmarks(labels: Any, *, spacing: Any, count: int = 20, seed: int = 0) -> np.ndarray:
