@@ -87,9 +87,21 @@ def _to_device(inputs: torch.Tensor, targets: torch.Tensor, device: torch.device
     return inputs, torch.as_tensor(targets).to(device, non_blocking=True)
 
 
+def autocast_dtype(device: torch.device) -> torch.dtype:
+    """The reduced precision :func:`fit`'s ``amp`` computes in on ``device``: float16 on CUDA
+    (with a gradient scaler, since float16 underflows small gradients), bfloat16 elsewhere
+    (float32's exponent range in 16 bits, so no scaler is needed; fast on CPUs with AVX-512
+    BF16 or AMX, emulated and slower on others).
+
+    Taught in lab 10, section 3 (Mixed precision and memory layout).
+    """
+    return torch.float16 if device.type == "cuda" else torch.bfloat16
+
+
 def _autocast(device: torch.device, amp: bool):
-    return torch.autocast(device_type="cuda", dtype=torch.float16) if (amp and device.type == "cuda") \
-        else torch.autocast(device_type="cpu", enabled=False)
+    if not amp:
+        return torch.autocast(device_type="cpu", enabled=False)
+    return torch.autocast(device_type=device.type, dtype=autocast_dtype(device))
 
 
 def train_one_epoch(model: torch.nn.Module, loader: Iterable, *, loss_fn: Callable, optimizer: torch.optim.Optimizer,
@@ -206,8 +218,9 @@ def fit(
     the one with the highest metric, otherwise the lowest validation loss. With ``patience``,
     training stops after that many epochs without improvement (early stopping), and with
     ``restore_best`` the model ends with the best epoch's weights. ``amp="auto"`` uses mixed
-    precision on CUDA only. ``augment`` transforms each training batch's inputs (see
-    :func:`train_one_epoch`; never the validation batches). ``scheduler.step()`` runs once per
+    precision on CUDA only; ``amp=True`` uses it on any device (see :func:`autocast_dtype`).
+    ``augment`` transforms each training batch's inputs (see :func:`train_one_epoch`; never the
+    validation batches). ``scheduler.step()`` runs once per
     epoch, or after every batch with ``scheduler_interval="batch"`` (``OneCycleLR`` and other
     schedules counted in optimiser steps).
 

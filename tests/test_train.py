@@ -232,3 +232,31 @@ def test_one_cycle_steps_every_batch_with_scheduler_interval_batch():
     with pytest.raises(ValueError, match="scheduler_interval must be 'epoch' or 'batch'"):
         fit(model, train, val, loss_fn=bce, optimizer=optimizer, device=DEVICE, epochs=1, scheduler=schedule,
             scheduler_interval="step", progress=False)
+
+
+def test_autocast_dtype_is_float16_on_cuda_and_bfloat16_elsewhere():
+    from medlab.train import autocast_dtype
+
+    assert autocast_dtype(torch.device("cuda")) == torch.float16
+    assert autocast_dtype(torch.device("cpu")) == torch.bfloat16
+
+
+def test_amp_on_the_cpu_computes_in_bfloat16_and_keeps_float32_weights():
+    from medlab.train import _autocast
+
+    layer = torch.nn.Linear(4, 2)
+    with _autocast(torch.device("cpu"), True):
+        assert layer(torch.randn(3, 4)).dtype == torch.bfloat16
+    with _autocast(torch.device("cpu"), False):
+        assert layer(torch.randn(3, 4)).dtype == torch.float32
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 4), torch.randint(0, 2, (64, 1)).float()
+    loader = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+    model = torch.nn.Linear(4, 1)
+    history = fit(model, loader, loader, loss_fn=torch.nn.BCEWithLogitsLoss(), device=torch.device("cpu"), epochs=2,
+                  optimizer=torch.optim.SGD(model.parameters(), lr=0.1), amp=True, progress=False)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert np.isfinite(history.train_loss).all()
+    scores, _ = predict(model, loader, device=torch.device("cpu"), amp=True)
+    float32_scores, _ = predict(model, loader, device=torch.device("cpu"), amp=False)
+    np.testing.assert_allclose(scores, float32_scores, atol=0.05)  # bfloat16 keeps 2-3 significant digits
