@@ -155,7 +155,7 @@ def convert_all(sources: Iterable[str | os.PathLike], out_dir: str | os.PathLike
 def _gather(client, workers, sources, out_dir, spacing, records, failures, bar) -> None:
     from distributed import as_completed
 
-    threads = max(int(next(iter(client.nthreads().values()), 1)), 1)
+    threads = min(client.nthreads().values(), default=1)  # torch threads per task: the workers' own
     futures = {client.submit(convert_series, source, output_path(source, out_dir), target_spacing=spacing,
                              threads=threads, workers=workers, pure=False): str(source) for source in sources}
     for future in as_completed(futures):
