@@ -7,8 +7,8 @@ Importing ``medlab`` does nothing but define its version; import the module you 
 
 The imaging science the labs teach lives in ``phantoms``, ``dicom``, ``io``, ``windowing``,
 ``transforms``, ``features``, ``datasets``, ``models``, ``train``, ``metrics``, ``realdata``,
-``registry``, ``archives``, ``explain``, ``attacks``, ``corruptions``, ``uncertainty`` and
-``registration``; the workbook's machinery in ``runtime``, ``profiles``,
+``registry``, ``archives``, ``explain``, ``attacks``, ``corruptions``, ``uncertainty``,
+``registration``, ``slides``, ``convert`` and ``distributed`` (with the script ``ddp_train``); the workbook's machinery in ``runtime``, ``profiles``,
 ``paths``, ``claims``, ``report``, ``exercises``, ``viz``, ``widgets``, ``course``, ``sweep``,
 ``standard``, ``arguments`` and ``errors``.
 

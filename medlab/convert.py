@@ -44,7 +44,10 @@ class Conversion:
 
 
 def output_path(source: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
-    """Where :func:`convert_all` writes ``source``: ``out_dir / "<folder name>.nii.gz"``."""
+    """Where :func:`convert_all` writes ``source``: ``out_dir / "<folder name>.nii.gz"``.
+
+    Taught in lab 10, section 6 (Preprocessing in parallel with Dask).
+    """
     return Path(out_dir) / f"{Path(source).name}.nii.gz"
 
 

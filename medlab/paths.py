@@ -60,7 +60,10 @@ def project_root(start: Path | None = None) -> Path | None:
 
 def build_dir() -> Path:
     """``$MEDLAB_BUILD_DIR`` if set, else ``build`` in the project (or in the working directory
-    outside it)."""
+    outside it).
+
+    Taught in lab 10, section 2 (Fast data: caching what does not change).
+    """
     return _from_environment(BUILD_ENV) or (project_root() or Path.cwd()) / "build"
 
 

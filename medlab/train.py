@@ -113,7 +113,10 @@ def train_one_epoch(model: torch.nn.Module, loader: Iterable, *, loss_fn: Callab
     ``augment``, if given, maps each batch of inputs (already on ``device``) to new inputs of
     the same shape before the forward pass (random augmentation, drawn afresh every batch).
     ``scheduler``, if given, steps after every optimiser step (a per-batch schedule such as
-    ``OneCycleLR``). Returns the mean training loss (without the regulariser) per sample."""
+    ``OneCycleLR``). Returns the mean training loss (without the regulariser) per sample.
+
+    Taught in lab 03, section 3 (The training loop).
+    """
     model.train()
     total, count = 0.0, 0
     for batch in loader:
@@ -191,6 +194,12 @@ def channels_last_applies(model: torch.nn.Module) -> bool:
     return all(p.dim() != 5 for p in model.parameters())
 
 
+def _secondary_rank() -> bool:
+    """True in a process of a :mod:`torch.distributed` group other than rank 0."""
+    distributed = torch.distributed
+    return distributed.is_available() and distributed.is_initialized() and distributed.get_rank() != 0
+
+
 def fit(
     model: torch.nn.Module,
     train_loader: Iterable,
@@ -222,7 +231,10 @@ def fit(
     ``augment`` transforms each training batch's inputs (see :func:`train_one_epoch`; never the
     validation batches). ``scheduler.step()`` runs once per
     epoch, or after every batch with ``scheduler_interval="batch"`` (``OneCycleLR`` and other
-    schedules counted in optimiser steps).
+    schedules counted in optimiser steps). Each epoch starts with
+    ``train_loader.sampler.set_epoch(epoch)`` where the sampler has it (a ``DistributedSampler``
+    reshuffles per epoch), and in a :mod:`torch.distributed` process group only rank 0 shows
+    the progress bar.
 
     Taught in lab 03, section 3 (The training loop).
     """
@@ -239,8 +251,11 @@ def fit(
     if device.type == "cuda" and channels_last_applies(model):
         model.to(memory_format=torch.channels_last)
     history, best_value, best_state = History(), -math.inf, None
-    bar = tqdm(range(epochs), desc=desc, disable=not progress, leave=False)
+    sampler = getattr(train_loader, "sampler", None)
+    bar = tqdm(range(epochs), desc=desc, disable=not progress or _secondary_rank(), leave=False)
     for epoch in bar:
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
         history.train_loss.append(train_one_epoch(model, train_loader, loss_fn=loss_fn, optimizer=optimizer, device=device,
                                                   regularizer=regularizer, augment=augment, scheduler=per_batch,
                                                   amp=use_amp, scaler=scaler))

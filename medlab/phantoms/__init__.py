@@ -8,6 +8,7 @@ acquisition sites, and patient metadata. Deterministic: the same seeds give the 
 - :data:`SITES` — the scanners, which differ in noise, blur, shading and contrast
 - :func:`sample_acquisition`, :func:`apply_site` and ``apply_contrast`` … ``apply_noise`` — a
   site's effects, sampled once and applied deterministically, together or one at a time
+- :func:`slide_region`, :func:`slide_tiles` — an H&E-like whole slide, rendered region by region
 """
 
 from medlab.phantoms.acquisition import (
@@ -18,6 +19,7 @@ from medlab.phantoms.cohort import Record, make_cohort, render_radiographs
 from medlab.phantoms.ct import HU, LABELS as CT_LABELS, CTVolume, ct_volume
 from medlab.phantoms.mr import mr_like
 from medlab.phantoms.radiograph import FIELD_OF_VIEW_MM, MASK_NAMES, RadiographBatch, chest_radiographs
+from medlab.phantoms.slide import slide_region, slide_tiles
 
 __all__ = [
     "FIELD_OF_VIEW_MM",
@@ -25,4 +27,5 @@ __all__ = [
     "apply_shading", "apply_blur", "apply_noise", "blur_sigma",
     "Record", "make_cohort", "render_radiographs",
     "HU", "CT_LABELS", "CTVolume", "ct_volume", "mr_like", "MASK_NAMES", "RadiographBatch", "chest_radiographs",
+    "slide_region", "slide_tiles",
 ]
