@@ -85,8 +85,12 @@ def point_errors(true_points: Any, estimated_points: Any) -> np.ndarray:
 
 
 def _sitk():
+    """SimpleITK, computing on as many threads as torch (``medlab.runtime.set_threads``): ITK
+    shares a metric's sums out between threads, so a fixed count gives the same result again."""
     import SimpleITK
+    import torch
 
+    SimpleITK.ProcessObject.SetGlobalDefaultNumberOfThreads(torch.get_num_threads())
     return SimpleITK
 
 

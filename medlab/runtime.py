@@ -35,6 +35,8 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> None:
     With ``deterministic=True`` torch uses deterministic algorithms where they exist (ops
     without one warn instead of failing) and cuDNN stops choosing kernels by benchmark, so a
     run repeats bit for bit on the same machine at the same thread count.
+
+    Taught in lab 00, section 1 (Your session), where ``setup`` calls it.
     """
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")

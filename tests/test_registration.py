@@ -3,6 +3,7 @@ sanity measures of a deformation."""
 
 import numpy as np
 import pytest
+import torch
 
 from medlab import registration as reg
 from medlab.phantoms.deform import registration_pair, smooth_displacement
@@ -142,11 +143,33 @@ def test_a_blank_image_and_a_failing_optimiser_are_reported_as_such():
         reg.register(fixed, fixed, spacing=(1.0, 1.0), levels=(64,))  # shrunk to less than a pixel
 
 
-def test_a_registration_repeats_exactly_with_its_seed(pair):
-    def run():
-        affine = reg.register(pair.fixed, pair.moving, spacing=pair.spacing, transform="affine", metric="mattes", seed=0)
-        field = reg.demons(pair.fixed, pair.moving, spacing=pair.spacing, smoothing_mm=4.0, iterations=10, initial=affine)
-        return reg.transform_points(pair.landmarks, transform=field)
+def _seeded_registration(pair):
+    affine = reg.register(pair.fixed, pair.moving, spacing=pair.spacing, transform="affine", metric="mattes", seed=0)
+    field = reg.demons(pair.fixed, pair.moving, spacing=pair.spacing, smoothing_mm=4.0, iterations=10, initial=affine)
+    return reg.transform_points(pair.landmarks, transform=field)
 
-    # seed 0 must not mean SimpleITK's "seed from the clock"; Mattes MI's threads may add up in another order
-    np.testing.assert_allclose(run(), run(), atol=1e-6, rtol=0)
+
+@pytest.fixture
+def threads():
+    """Sets torch's (and so SimpleITK's) thread count for one test, and restores it after."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+def test_a_registration_repeats_exactly_with_its_seed_and_thread_count(pair, threads):
+    # seed 0 must not mean SimpleITK's "seed from the clock"
+    threads(1)
+    np.testing.assert_array_equal(_seeded_registration(pair), _seeded_registration(pair))
+
+
+def test_simpleitk_computes_on_torchs_thread_count(pair, threads):
+    import SimpleITK
+
+    for n in (2, 1):
+        threads(n)
+        reg.to_sitk(pair.fixed, spacing=pair.spacing)
+        assert SimpleITK.ProcessObject.GetGlobalDefaultNumberOfThreads() == n
+    # on several threads, the metric's sums may add up in another order: the same landmarks to 1e-4 mm
+    threads(2)
+    np.testing.assert_allclose(_seeded_registration(pair), _seeded_registration(pair), atol=1e-4, rtol=0)
