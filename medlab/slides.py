@@ -398,16 +398,16 @@ def predict_windows(read: Callable[..., np.ndarray], origins: Any, *, shape: tup
     :meth:`Slide.read` and :func:`window_grid`) as ``(size, size, 3)`` uint8 RGB. Windows go to
     the model's device in batches of ``batch_size`` as ``(B, 3, size, size)`` float32 in [0, 1];
     ``model`` (put in eval mode, run under ``torch.no_grad``) returns ``(B, C, size/out_stride,
-    size/out_stride)``. Each output is weighted by MONAI's
-    ``monai.data.utils.compute_importance_map`` — ``blend="gaussian"`` (σ = size/8: window
+    size/out_stride)``. Each output is weighted — ``blend="gaussian"`` (σ = size/8: window
     borders, where zero padding distorts a convolution, count little) or ``"constant"`` (plain
     averaging) — and summed into an array at the output resolution only, with its weights.
 
-    MONAI floors the Gaussian weights at 1e-3, so where every window covering a pixel is near
-    its edge — the image's outer ~30 px, and the corners where four windows meet when the
-    overlap is small — the blend there is closer to a plain mean; an overlap of 0.5 avoids the
-    corners (measured on a 1024² region with a 7-px receptive field: max error 5e-3 at overlap
-    0.5, 3e-2 at 0.25, 8e-2 without overlap).
+    The Gaussian weights are separable: the outer product of MONAI's one-dimensional
+    ``monai.data.utils.compute_importance_map`` with itself. MONAI floors its weights at 1e-3 to
+    keep them positive; floored in 2D, a third of the window's area (its border band) would weigh
+    1e-3 whatever its position along the border, so along the image's outer border, where every
+    window covering a pixel is near its edge, the blend would fall back to a plain mean and
+    show the seams. Floored per axis, the weight along one axis still tells the windows apart.
 
     Returns ``(C, H/out_stride, W/out_stride)`` float32 for ``shape`` ``(H, W)``: the weighted
     mean; pixels no window covered (outside the tissue windows) are NaN — ``np.isnan`` finds
@@ -421,7 +421,8 @@ def predict_windows(read: Callable[..., np.ndarray], origins: Any, *, shape: tup
 
     origins, shape, size, out_stride = _window_options(origins, shape, size, out_stride, blend, batch_size)
     n = size // out_stride
-    importance = compute_importance_map((n, n), mode=blend, device="cpu").numpy()
+    profile = compute_importance_map((n,), mode=blend, device="cpu").numpy()
+    importance = np.outer(profile, profile)
     device, total = _model_device(model), None
     weights = np.zeros((shape[0] // out_stride, shape[1] // out_stride), np.float32)
     model.eval()

@@ -220,8 +220,10 @@ def test_blended_windows_match_the_whole_image_and_overlap_helps(stride, rendere
     none = _blending_errors(image, model, stride, 0.0, "constant")
     print(f"stride {stride}: max/mean abs error overlap 0.5 gaussian {blended[0]:.2e}/{blended[1]:.2e}, "
           f"0.25 gaussian {quarter[0]:.2e}/{quarter[1]:.2e}, none {none[0]:.2e}/{none[1]:.2e}")
-    assert blended[0] < 1e-2 and blended[1] < 5e-5
-    assert none[0] > 5 * blended[0] and none[1] > 10 * blended[1]
+    assert blended[0] < 1e-3 and blended[1] < 5e-5
+    # along the region's border every window is near its edge: weights floored in 2D would average them plainly
+    assert quarter[0] < 5e-3
+    assert none[0] > 10 * quarter[0] > 10 * blended[0] and none[1] > 10 * blended[1]
     assert none[1] > 3 * quarter[1]
 
 
