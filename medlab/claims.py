@@ -119,6 +119,7 @@ def claim(
     at_most: float | None = None,
     between: Sequence[float] | None = None,
     why: str = "",
+    applies: bool = True,
 ) -> float:
     """Assert a learning outcome and record it with its threshold; return the value as a float.
 
@@ -127,6 +128,9 @@ def claim(
     a finite number. Bounds are inclusive. ``why`` says in words what the claim shows and is
     part of the failure message. Outside the ``smoke`` profile a value outside the bounds raises
     :class:`ClaimError` (or, with ``$MEDLAB_CLAIMS=defer``, is raised later by ``record``).
+    ``applies=False`` says that this run cannot test the claim (a parallel speed-up where the lab
+    was given one core): the value is recorded as measured, never asserted, and the robustness
+    sweep leaves the run out of the claim's figures instead of counting it as failed.
 
     Taught in lab 00 (Learning outcomes).
     """
@@ -137,7 +141,9 @@ def claim(
     low, high = bounds(at_least=at_least, at_most=at_most, between=between)
     number = _number(name, value)
     defer = deferred()
-    checked = session.profile != "smoke"
+    if not isinstance(applies, bool):
+        raise ValueError(f"applies must be True or False, got {applies!r}")
+    checked = session.profile != "smoke" and applies
     gap = margin(number, low, high)
     entry = {
         "value": number,
@@ -146,6 +152,7 @@ def claim(
         "margin": gap,
         "holds": gap >= 0,
         "checked": checked,
+        "applies": applies,
         "why": why,
     }
     session.claims[name] = entry

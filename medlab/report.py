@@ -108,7 +108,8 @@ def record(session: Any, *, quiet: bool = False, **results: Any) -> Path:
         print(f"Recorded {len(session.results)} results and {len(session.claims)} claims for "
               f"{session.notebook} (run time {round(float(session.elapsed()), 2)} s): {shown}")
         for name, c in session.claims.items():
-            state = ("holds" if c["holds"] else "FAILS") if c["checked"] else "not checked (smoke)"
+            state = (("holds" if c["holds"] else "FAILS") if c["checked"]
+                     else "not checked (smoke)" if c.get("applies", True) else "not checked (does not apply here)")
             print(f"  claim {name} = {c['value']:.4g}, {describe(c['at_least'], c['at_most'])}: {state}")
     failed = failed_claims(session.claims)
     if failed and deferred():

@@ -139,8 +139,11 @@ def collect(runs: Sequence[Run], sweep_dir: Path) -> dict[str, Any]:
     """Everything on disk under ``sweep_dir`` for ``runs``, summarised claim by claim.
 
     Returns ``{"runs": [...], "labs": {lab: {"runs": {run: status entry}, "claims": {name:
-    {"threshold", "at_least", "at_most", "values": {run: value}, "worst", "median", "best",
-    "failed_runs"}}}}}``. A run in which a lab ran but a claim is missing counts as failed.
+    {"threshold", "at_least", "at_most", "values": {run: value}, "not_applicable": [run, ...],
+    "worst", "median", "best", "failed_runs"}}}}}``. A run in which a lab ran but a claim is
+    missing counts as failed; a run that recorded the claim with ``applies=False`` (see
+    :func:`medlab.claims.claim`) is left out of its figures. ``worst``, ``median`` and ``best``
+    are ``None`` for a claim that applied in no run.
     """
     labs: dict[str, Any] = {}
     for run in runs:
@@ -155,20 +158,35 @@ def collect(runs: Sequence[Run], sweep_dir: Path) -> dict[str, Any]:
             for name, c in (recorded.get("claims") or {}).items():
                 summary = lab["claims"].setdefault(name, {
                     "threshold": describe(c["at_least"], c["at_most"]),
-                    "at_least": c["at_least"], "at_most": c["at_most"], "why": c.get("why", ""), "values": {}})
-                summary["values"][run.name] = c["value"]
+                    "at_least": c["at_least"], "at_most": c["at_most"], "why": c.get("why", ""), "values": {},
+                    "not_applicable": []})
+                if c.get("applies", True):
+                    summary["values"][run.name] = c["value"]
+                else:
+                    summary["not_applicable"].append(run.name)
     for lab in labs.values():
         for summary in lab["claims"].values():
             values = summary["values"]
             ranked = sorted(values.values(), key=lambda v: margin(v, summary["at_least"], summary["at_most"]))
-            summary["worst"], summary["best"] = ranked[0], ranked[-1]
-            summary["median"] = statistics.median(values.values())
-            summary["worst_margin"] = margin(ranked[0], summary["at_least"], summary["at_most"])
+            summary["worst"], summary["best"] = (ranked[0], ranked[-1]) if ranked else (None, None)
+            summary["median"] = statistics.median(values.values()) if ranked else None
+            summary["worst_margin"] = margin(ranked[0], summary["at_least"], summary["at_most"]) if ranked else None
             summary["failed_runs"] = [
                 r for r in lab["runs"]
-                if r not in values or margin(values[r], summary["at_least"], summary["at_most"]) < 0
+                if r not in summary["not_applicable"]
+                and (r not in values or margin(values[r], summary["at_least"], summary["at_most"]) < 0)
             ]
     return {"runs": [{"name": r.name, "seed": r.seed, "env": dict(r.env)} for r in runs], "labs": labs}
+
+
+def _figure(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4g}"
+
+
+def _not_applicable(c: Mapping[str, Any]) -> str:
+    """``" (not applicable: run, ...)"`` for a claim some runs could not test, else ``""``."""
+    skipped = c.get("not_applicable", [])
+    return f" (not applicable: {', '.join(skipped)})" if skipped else ""
 
 
 def claims_table(summary: Mapping[str, Any]) -> str:
@@ -177,9 +195,10 @@ def claims_table(summary: Mapping[str, Any]) -> str:
     for name in sorted(summary["labs"]):
         lab = summary["labs"][name]
         for claim_name, c in lab["claims"].items():
-            passed = len(lab["runs"]) - len(c["failed_runs"])
-            lines.append(f"| {name} | {claim_name} | {c['threshold']} | {c['worst']:.4g} | {c['median']:.4g} "
-                         f"| {passed} of {len(lab['runs'])} |")
+            tested = len(lab["runs"]) - len(c.get("not_applicable", []))
+            passed = tested - len(c["failed_runs"])
+            lines.append(f"| {name} | {claim_name} | {c['threshold']} | {_figure(c['worst'])} | {_figure(c['median'])} "
+                         f"| {passed} of {tested}{_not_applicable(c)} |")
     return "\n".join(lines)
 
 
@@ -206,8 +225,8 @@ def render(summary: Mapping[str, Any]) -> str:
         if lab["claims"]:
             lines += ["| claim | threshold | worst | median | best | failed runs |", "|---|---|---|---|---|---|"]
             for claim_name, c in lab["claims"].items():
-                lines.append(f"| {claim_name} | {c['threshold']} | {c['worst']:.4g} | {c['median']:.4g} "
-                             f"| {c['best']:.4g} | {', '.join(c['failed_runs']) or '—'} |")
+                lines.append(f"| {claim_name} | {c['threshold']} | {_figure(c['worst'])} | {_figure(c['median'])} "
+                             f"| {_figure(c['best'])} | {', '.join(c['failed_runs']) or '—'}{_not_applicable(c)} |")
             lines.append("")
     return "\n".join(lines)
 

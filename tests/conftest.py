@@ -41,16 +41,17 @@ _spec.loader.exec_module(_guard)
 # The longest tests first (seconds on two single-thread workers, roughly), so that with
 # `make test WORKERS=2` no worker is left running a long lab at the end while the other idles.
 _LONGEST_FIRST = (
-    "test_notebook_runs[04_transfer_learning]",
     "test_transfer_lab_on_real_medmnist_meets_its_claims[pneumoniamnist",
+    "test_notebook_runs[04_transfer_learning]",
     "test_notebook_runs[05_segmentation]",
     "test_notebook_runs[03_cnn_from_scratch]",
-    "test_notebook_runs[06_detection]",
     "test_notebook_runs[08_interpretability_robustness]",
-    "test_lab_05_segments_the_real_em_membranes",
-    "test_transfer_lab_on_real_medmnist_meets_its_claims[breastmnist",
+    "test_notebook_runs[06_detection]",
     "test_notebook_runs[07_evaluation]",
     "test_notebook_runs[09_registration]",
+    "test_notebook_replays[10_scaling_out]",
+    "test_notebook_runs[10_scaling_out]",
+    "test_notebook_replays[08_interpretability_robustness]",
 )
 
 

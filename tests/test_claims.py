@@ -58,6 +58,20 @@ def test_the_smoke_profile_records_but_does_not_assert(results_dir):
     assert claims.failed_claims(session.claims) == []
 
 
+def test_a_claim_that_does_not_apply_is_recorded_but_not_asserted(results_dir, capsys):
+    session = _session()
+    assert claim(session, "parallel_speedup", 0.9, at_least=1.2, applies=False) == 0.9  # no ClaimError
+    entry = _recorded(results_dir)["claims"]["parallel_speedup"]
+    assert entry["applies"] is False and entry["checked"] is False and entry["holds"] is False
+    assert claims.failed_claims(session.claims) == []
+    report.record(session, n=1)
+    assert "claim parallel_speedup = 0.9, ≥ 1.2: not checked (does not apply here)" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="applies must be True or False"):
+        claim(session, "x", 1.0, at_least=0.0, applies="no")
+    with pytest.raises(ClaimError):
+        claim(session, "parallel_speedup", 0.9, at_least=1.2, applies=True)
+
+
 def test_deferred_claims_fail_together_in_record(results_dir, monkeypatch):
     monkeypatch.setenv(claims.CLAIMS_ENV, "defer")
     session = _session()

@@ -28,14 +28,15 @@ def test_this_machine_has_a_kernel_set_to_compare_with():
     assert sweep.cpu_capability() in sweep.OTHER_KERNELS or sweep.cpu_capability() == "DEFAULT"
 
 
-def _fake_run(sweep_dir, run, lab, *, status="ok", claims=None, runtime_s=10.0):
+def _fake_run(sweep_dir, run, lab, *, status="ok", claims=None, runtime_s=10.0, not_applicable=()):
     folder = sweep_dir / sweep.slug(run)
     (folder / "status").mkdir(parents=True, exist_ok=True)
     (folder / "results").mkdir(parents=True, exist_ok=True)
     (folder / "status" / f"{lab}.json").write_text(json.dumps({"run": run.name, "lab": lab, "status": status}))
     if claims is not None:
         (folder / "results" / f"{lab}.json").write_text(json.dumps({"runtime_s": runtime_s, "claims": {
-            name: {"value": v, "at_least": 0.9, "at_most": None, "why": ""} for name, v in claims.items()}}))
+            name: {"value": v, "at_least": 0.9, "at_most": None, "why": "", "applies": name not in not_applicable}
+            for name, v in claims.items()}}))
 
 
 def test_collect_takes_the_worst_by_margin_and_names_failed_and_missing_runs(tmp_path):
@@ -53,6 +54,27 @@ def test_collect_takes_the_worst_by_margin_and_names_failed_and_missing_runs(tmp
     assert "1 of 3 runs passed; failed: seed 1, seed 2; run time 10–10 s" in text
     assert "| dice | ≥ 0.9 | 0.88 | 0.93 | 0.95 | seed 1 |" in text
     assert "| 05_lab | dice | ≥ 0.9 | 0.88 | 0.93 | 2 of 3 |" in text
+
+
+def test_runs_where_a_claim_does_not_apply_are_left_out_of_its_figures(tmp_path):
+    runs = sweep.plan((0, 1), kernels=False, one_thread=True)
+    _fake_run(tmp_path, runs[0], "10_lab", claims={"speedup": 1.8, "dice": 0.95})
+    _fake_run(tmp_path, runs[1], "10_lab", claims={"speedup": 1.7, "dice": 0.94})
+    _fake_run(tmp_path, runs[2], "10_lab", claims={"speedup": 0.5, "dice": 0.93}, not_applicable=("speedup",))
+    summary = sweep.collect(runs, tmp_path)
+    speedup = summary["labs"]["10_lab"]["claims"]["speedup"]
+    assert speedup["not_applicable"] == ["seed 0, 1 thread"] and speedup["failed_runs"] == []
+    assert (speedup["worst"], speedup["best"]) == (1.7, 1.8)
+    assert sweep.failures(summary) == []
+    text = sweep.render(summary)
+    assert "| 10_lab | speedup | ≥ 0.9 | 1.7 | 1.75 | 2 of 2 (not applicable: seed 0, 1 thread) |" in text
+    assert "| 10_lab | dice | ≥ 0.9 | 0.93 | 0.94 | 3 of 3 |" in text
+    # a claim that applied in no run has no figures, and fails no run
+    only = sweep.plan((0,), kernels=False, one_thread=False)
+    _fake_run(tmp_path / "b", only[0], "10_lab", claims={"speedup": 0.5}, not_applicable=("speedup",))
+    summary = sweep.collect(only, tmp_path / "b")
+    assert summary["labs"]["10_lab"]["claims"]["speedup"]["worst"] is None
+    assert "| 10_lab | speedup | ≥ 0.9 | — | — | 0 of 0 (not applicable: seed 0) |" in sweep.render(summary)
 
 
 @pytest.mark.slow
