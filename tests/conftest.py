@@ -41,7 +41,6 @@ _spec.loader.exec_module(_guard)
 # The longest tests first (seconds on two single-thread workers, roughly), so that with
 # `make test WORKERS=2` no worker is left running a long lab at the end while the other idles.
 _LONGEST_FIRST = (
-    "test_transfer_lab_on_real_medmnist_meets_its_claims[pneumoniamnist",
     "test_notebook_runs[04_transfer_learning]",
     "test_notebook_runs[05_segmentation]",
     "test_notebook_runs[03_cnn_from_scratch]",

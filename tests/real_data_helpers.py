@@ -14,10 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA_ENV = "MEDLAB_REAL_DATA"
 REAL_PROFILE = os.environ.get("MEDLAB_REAL_PROFILE", "smoke")
-"""The profile of the real-data lab runs other than lab 04 on PneumoniaMNIST, which always runs in
-the default profile with its claims asserted. In the smoke profile a run reads the real files and
-goes through the lab end to end; ``MEDLAB_REAL_PROFILE=default`` asserts their claims as well
-(about nine minutes more of test time on two cores; the robustness sweep has measured them)."""
+"""The profile of the real-data lab runs. In the smoke profile a run reads the real files and goes
+through the lab end to end; ``MEDLAB_REAL_PROFILE=default`` asserts the labs' real-data claims as
+well (about 15 minutes more of test time on two cores; the robustness sweep has measured them)."""
 
 
 def real_data_root() -> Path:
