@@ -77,7 +77,9 @@ def set_threads(threads: int | None = None) -> int:
             threads = available_cpus()
     if threads < 1:
         raise ValueError(f"the thread count must be at least 1, got {threads}")
-    torch.set_num_threads(threads)  # medlab.registration gives SimpleITK the same count
+    torch.set_num_threads(threads)
+    if "SimpleITK" in sys.modules:  # lab 09's registrations: the same count, for the same reason
+        sys.modules["SimpleITK"].ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
     return threads
 
 
