@@ -9,12 +9,14 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.medlab-installed
 PIP     := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: help install course test test-fast sweep lab strip constraints clean
+.PHONY: help install course test test-fast sweep lab strip student grading constraints clean
 
 help:
 	@echo "make course   execute every lab into build/ and write build/report.md (PROFILE=smoke|default|full)"
 	@echo "make test     unit tests and every lab executed and replayed (WORKERS=N test processes; default 2 on 2 or more cores)"
 	@echo "make lab      open JupyterLab on notebooks/"
+	@echo "make student  write student copies (each worked solution replaced by a stub) into build/student/"
+	@echo "make grading  write an nbgrader course into build/grading/ (GRADING_PROFILE=smoke|default|full)"
 	@echo "make test-fast  the same tests with the labs in the smoke profile (for quick iteration)"
 	@echo "make sweep    every lab under seeds 0-4, other CPU kernels and one thread (build/sweep.md; about 2 hours on 2 cores)"
 
@@ -38,8 +40,15 @@ test-fast: $(STAMP)
 sweep: $(STAMP)
 	$(BIN)/python -m medlab.course sweep
 
+# jupyter/ holds the course's JupyterLab settings: no first-run notices, the course's kernel
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" $(BIN)/jupyter lab notebooks/
+
+student: $(STAMP)
+	$(BIN)/python -m medlab.course student
+
+grading: $(STAMP)
+	$(BIN)/python -m medlab.course grading $(if $(GRADING_PROFILE),--profile $(GRADING_PROFILE))
 
 strip: $(STAMP)
 	$(BIN)/python -m medlab.course strip notebooks/*.ipynb

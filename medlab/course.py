@@ -7,6 +7,8 @@ From the command line::
     python -m medlab.course run 03_cnn_from_scratch --seed 2 -p DATASET synthetic
     python -m medlab.course sweep --seeds 0 1 2 3 4        # the robustness sweep (medlab.sweep)
     python -m medlab.course strip notebooks/*.ipynb        # clear outputs before committing
+    python -m medlab.course student                        # student copies into build/student/
+    python -m medlab.course grading --profile smoke        # an nbgrader course in build/grading/
 
 Executed copies go to ``build/executed/``, each lab's results to ``build/results/`` and the
 summary to ``build/report.md`` and ``build/report.json`` (``build`` is
@@ -109,6 +111,7 @@ def execute(
                 cwd=str(path.parent),
                 progress_bar=False,
                 execution_timeout=timeout_s,
+                kernel_manager_class="medlab.kernels.EncryptedKernelManager",
             )
             return out
         except papermill.PapermillExecutionError:
@@ -151,13 +154,10 @@ def run_course(
     build_dir = Path(build_dir)
     results_folder = paths.results_dir(build=build_dir).resolve()
     os.environ[paths.RESULTS_ENV] = str(results_folder)  # the labs' kernels record there too
-    notebooks = find_notebooks(notebook_dir)
-    if only:
-        wanted = {Path(n).stem for n in only}
-        unknown = wanted - {p.stem for p in notebooks}
-        if unknown:
-            raise FileNotFoundError(f"no such notebook(s) in {notebook_dir}: {', '.join(sorted(unknown))}")
-        notebooks = [p for p in notebooks if p.stem in wanted]
+    from medlab.exercises import CHECKS_ENV  # here: `strip` must not import NumPy
+
+    os.environ.setdefault(CHECKS_ENV, "strict")  # the worked solutions must pass their checks
+    notebooks = _chosen(find_notebooks(notebook_dir), only, notebook_dir)
     entries = []
     for path in tqdm(notebooks, desc=f"labs ({profile})", unit="lab"):
         (results_folder / f"{path.stem}.json").unlink(missing_ok=True)
@@ -178,6 +178,17 @@ def run_course(
     return entries
 
 
+def _chosen(notebooks: list[Path], only: Sequence[str], folder: Path) -> list[Path]:
+    """The notebooks named in ``only`` (all when it is empty); an unknown name raises."""
+    if not only:
+        return notebooks
+    wanted = {Path(n).stem for n in only}
+    unknown = wanted - {p.stem for p in notebooks}
+    if unknown:
+        raise FileNotFoundError(f"no such notebook(s) in {folder}: {', '.join(sorted(unknown))}")
+    return [p for p in notebooks if p.stem in wanted]
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     # papermill's message ends with the exception line; keep that part.
@@ -194,7 +205,7 @@ def _literal(text: str) -> Any:
 
 
 def _parser() -> argparse.ArgumentParser:
-    """The command line: ``run``, ``sweep`` and ``strip``."""
+    """The command line: ``run``, ``sweep``, ``strip``, ``student`` and ``grading``."""
     parser = argparse.ArgumentParser(prog="python -m medlab.course", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute labs and write build/report.md")
@@ -220,6 +231,15 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--build-dir", default=None, type=Path, help="default: $MEDLAB_BUILD_DIR, else build/")
     strip = sub.add_parser("strip", help="clear outputs and execution counts in place")
     strip.add_argument("paths", nargs="+", type=Path)
+    st = sub.add_parser("student", help="write student copies: each worked solution replaced by a stub")
+    st.add_argument("notebooks", nargs="*", help="lab names (default: all)")
+    st.add_argument("--notebook-dir", default="notebooks", type=Path)
+    st.add_argument("--out", default=None, type=Path, help="default: <build>/student")
+    gr = sub.add_parser("grading", help="write an nbgrader course (source versions and nbgrader_config.py)")
+    gr.add_argument("notebooks", nargs="*", help="lab names (default: all)")
+    gr.add_argument("--notebook-dir", default="notebooks", type=Path)
+    gr.add_argument("--course-dir", default=None, type=Path, help="default: <build>/grading")
+    gr.add_argument("--profile", default=None, choices=PROFILES, help="the profile the class runs (default: the lab's own)")
     return parser
 
 
@@ -237,6 +257,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "sweep":
         return _sweep(args)
+
+    if args.command == "student":
+        from medlab import student
+
+        chosen = _chosen(find_notebooks(args.notebook_dir), args.notebooks, args.notebook_dir)
+        out = args.out or paths.build_dir() / "student"
+        for path in student.write_student_copies(chosen, out):
+            print(path)
+        return 0
+
+    if args.command == "grading":
+        from medlab import grading
+
+        chosen = _chosen(find_notebooks(args.notebook_dir), args.notebooks, args.notebook_dir)
+        course_dir = args.course_dir or paths.build_dir() / "grading"
+        for path in grading.write_course(chosen, course_dir, profile=args.profile):
+            print(path)
+        print(f"next: cd {course_dir} && nbgrader generate_assignment <lab>  (then autograde, export)")
+        return 0
 
     parameters = {name: _literal(value) for name, value in args.parameter}
     if args.device:

@@ -1,18 +1,33 @@
 """Checks for the labs' exercises: a friendly line when an answer is right, a hint when not.
 
-A failed check raises :class:`ExerciseError` (an ``AssertionError``), so an executed lab whose
-worked solution is wrong fails its test, while a learner reads a message rather than a
-traceback from deep inside NumPy::
+A check cell runs its checks inside :func:`exercise`::
 
-    check_close(sigmoid_derivative(z), expected, name="sigmoid_derivative(z)",
-                hint="σ'(z) = σ(z)·(1 − σ(z))")
+    with exercise("Exercise 1"):
+        check_close(sigmoid_derivative(z), expected, name="sigmoid_derivative(z)",
+                    hint="σ'(z) = σ(z)·(1 − σ(z))")
+
+A failed check raises :class:`ExerciseError` (an ``AssertionError``). What :func:`exercise` does
+with it depends on who runs the notebook:
+
+- **practice** (a learner in Jupyter, the default): it prints ``✘ Exercise 1 · Not yet: …`` with
+  the hint, and the notebook goes on, so a student copy runs top to bottom with its exercises
+  still open;
+- **strict** (``MEDLAB_CHECKS=strict``, which ``make course`` and the tests set, or nbgrader's
+  autograder and validator, which set ``NBGRADER_EXECUTION``): it raises, so a wrong worked
+  solution fails the lab's test and an unanswered exercise scores zero.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+
+CHECKS_ENV = "MEDLAB_CHECKS"
+"""Environment variable: ``strict`` makes a failed exercise check raise; anything else, practice."""
 
 
 class ExerciseError(AssertionError):
@@ -26,7 +41,55 @@ def _as_array(value: Any) -> np.ndarray:
 
 
 def _missing(value: Any) -> bool:
+    """``...`` and ``None`` (what a stub holds or returns), alone or as every item of a list."""
+    if isinstance(value, (list, tuple)) and value:
+        return all(_missing(item) for item in value)
     return value is None or value is Ellipsis
+
+
+def strict() -> bool:
+    """Whether a failed check should raise (tests, ``make course``, nbgrader) or only be shown.
+
+    Taught in lab 00 (How to use this workbook).
+    """
+    if os.environ.get(CHECKS_ENV, "").strip().lower() == "strict":
+        return True
+    return bool(os.environ.get("NBGRADER_EXECUTION"))
+
+
+@contextlib.contextmanager
+def exercise(title: str) -> Iterator[None]:
+    """Run one exercise's checks; a "Not yet" is printed (practice) or raised (strict).
+
+    Only :class:`ExerciseError` is caught: an error in the learner's own code shows its
+    traceback as usual.
+
+    >>> with exercise("Exercise 0"):
+    ...     check(2 + 2 == 4, success="done", hint="add again")
+    ✔ done
+
+    Taught in lab 00 (How to use this workbook).
+    """
+    try:
+        yield
+    except ExerciseError as error:
+        if strict():
+            raise ExerciseError(f"{title}: {error}") from None
+        print(f"✘ {title} · {error}")
+
+
+def filled_in(value: Any, *, name: str, hint: str = "") -> Any:
+    """Return ``value``, or raise "Not yet: … still empty" if it is a stub's ``...`` or ``None``.
+
+    >>> filled_in(3, name="n_windows")
+    3
+
+    Taught in lab 00 (How to use this workbook).
+    """
+    if _missing(value):
+        tail = f" Hint: {hint}" if hint else ""
+        raise ExerciseError(f"Not yet: {name} is still empty; fill in the cell above.{tail}")
+    return value
 
 
 def passed(message: str) -> None:
@@ -67,8 +130,7 @@ def check_close(
     Taught in lab 00 (How to use this workbook).
     """
     tail = f" Hint: {hint}" if hint else ""
-    if _missing(actual):
-        raise ExerciseError(f"Not yet: {name} is still empty; fill in the cell above.{tail}")
+    filled_in(actual, name=name, hint=hint)
     try:
         got = _as_array(actual)
     except (TypeError, ValueError):
@@ -93,8 +155,7 @@ def check_between(value: Any, *, low: float, high: float, name: str, hint: str =
     Taught in lab 00 (How to use this workbook).
     """
     tail = f" Hint: {hint}" if hint else ""
-    if _missing(value):
-        raise ExerciseError(f"Not yet: {name} is still empty; fill in the cell above.{tail}")
+    filled_in(value, name=name, hint=hint)
     number = float(_as_array(value))
     if not (low <= number <= high):
         raise ExerciseError(f"Not yet: {name} = {number:.4g}, expected between {low:g} and {high:g}.{tail}")

@@ -24,6 +24,7 @@ ALLOWED_CELL_METADATA = {"tags"}
 HARD_CODED_DEVICE = re.compile(r"""((device\s*=\s*|torch\.device\(\s*|\.to\(\s*)["']cuda|\.cuda\(\))""")
 INSTALL_COMMAND = re.compile(r"(^|\s|[!%])(pip|conda|mamba)\s+install\b", re.MULTILINE)
 CHECK_CALL = re.compile(r"\bcheck\w*\(")
+EXERCISE_BLOCK = re.compile(r"^with exercise\(", re.MULTILINE)
 
 
 def _tags(cell) -> list[str]:
@@ -205,7 +206,7 @@ def _numbered_section_problems(cells, headings: list[str]) -> list[str]:
 
 def _exercise_problems(cells, headings: list[str]) -> list[str]:
     """5. An ``## Exercises`` section with at least three exercises, each solution cell
-    followed by a check cell (calling ``check...()``)."""
+    followed by a check cell whose checks (``check...()``) run inside ``with exercise(...)``."""
     problems = []
     exercises = [h for h in headings if re.match(r"^### Exercise \d+", h)]
     solutions = [i for i, c in enumerate(cells) if "solution" in _tags(c)]
@@ -220,6 +221,9 @@ def _exercise_problems(cells, headings: list[str]) -> list[str]:
             problems.append(f"cell {i} is tagged 'solution' but is not a code cell")
         elif after is None or "solution" in _tags(after) or not CHECK_CALL.search(after.source):
             problems.append(f"the solution in cell {i} is not followed by a check cell (calling check...())")
+        elif not EXERCISE_BLOCK.search(after.source):
+            problems.append(f"the check after the solution in cell {i} does not run inside 'with exercise(...)', "
+                            "so a student copy would stop there")
     return problems
 
 

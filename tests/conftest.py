@@ -29,6 +29,7 @@ _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))  # set in every
 _cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
 os.environ["MEDLAB_NUM_THREADS"] = _given or str(max(1, _cores // _workers))
 os.environ.pop("MEDLAB_CLAIMS", None)  # claims fail where they are made
+os.environ["MEDLAB_CHECKS"] = "strict"  # a worked solution that fails its exercise check fails the lab
 torch.set_num_threads(int(os.environ["MEDLAB_NUM_THREADS"]))  # the unit tests in this process too
 
 # This process draws off-screen (kernels keep their inline backend) and runs offline too.
@@ -48,9 +49,9 @@ _LONGEST_FIRST = (
     "test_notebook_runs[06_detection]",
     "test_notebook_runs[07_evaluation]",
     "test_notebook_runs[09_registration]",
-    "test_notebook_replays[10_scaling_out]",
+    "test_student_copy_runs_with_every_check_not_yet[10_scaling_out]",
     "test_notebook_runs[10_scaling_out]",
-    "test_notebook_replays[08_interpretability_robustness]",
+    "test_student_copy_runs_with_every_check_not_yet[08_interpretability_robustness]",
 )
 
 

@@ -1,6 +1,7 @@
 """The course runner: finding, executing and reporting labs, and stripping outputs."""
 
 import json
+import os
 
 import nbformat
 import pytest
@@ -142,3 +143,22 @@ def test_run_takes_a_seed_and_any_parameter(labs, tmp_path, monkeypatch):
     assert course.main(["run", "01_good", "--seed", "3", "-p", "DATASET", "pneumoniamnist", "-p", "N", "20",
                         "--notebook-dir", str(labs), "--build-dir", str(build), "--quiet"]) == 0
     assert seen["parameters"] == {"DATASET": "pneumoniamnist", "N": 20, "SEED": 3}
+
+
+def test_kernels_start_without_the_unencrypted_transport_warning(tmp_path, capfd):
+    path = tmp_path / "lab.ipynb"
+    nbformat.write(_lab("print(6 * 7)"), path)
+    out = course.execute(path, tmp_path / "out", profile="smoke")
+    assert nbformat.read(out, as_version=4).cells[-1].outputs[0]["text"] == "42\n"
+    assert "without encryption" not in capfd.readouterr().err
+
+
+def test_run_course_makes_exercise_checks_strict_unless_told(labs, tmp_path, monkeypatch):
+    from medlab.exercises import CHECKS_ENV
+
+    monkeypatch.delenv(CHECKS_ENV, raising=False)
+    course.run_course(labs, tmp_path / "build", profile="smoke", only=["01_good"])
+    assert os.environ[CHECKS_ENV] == "strict"
+    monkeypatch.setenv(CHECKS_ENV, "practice")
+    course.run_course(labs, tmp_path / "build", profile="smoke", only=["01_good"])
+    assert os.environ[CHECKS_ENV] == "practice"

@@ -2,7 +2,16 @@ import numpy as np
 import pytest
 import torch
 
-from medlab.exercises import ExerciseError, check, check_between, check_close
+from medlab.exercises import (
+    CHECKS_ENV,
+    ExerciseError,
+    check,
+    check_between,
+    check_close,
+    exercise,
+    filled_in,
+    strict,
+)
 
 
 def test_check_passes_and_fails_with_the_hint(capsys):
@@ -44,3 +53,39 @@ def test_check_between():
         check_between(1.5, low=0.0, high=1.0, name="p", hint="smaller")
     with pytest.raises(ExerciseError, match="still empty"):
         check_between(..., low=0.0, high=1.0, name="p")
+
+
+def test_missing_answers_include_lists_of_stub_results():
+    with pytest.raises(ExerciseError, match="still empty"):
+        check_close([None, None], [1.0, 2.0], name="conv_out")
+    with pytest.raises(ExerciseError, match="still empty; fill in the cell above. Hint: h"):
+        filled_in(..., name="my_lr", hint="h")
+    assert filled_in(0.0, name="zero is an answer") == 0.0
+
+
+def test_practice_mode_prints_not_yet_and_goes_on(monkeypatch, capsys):
+    monkeypatch.delenv(CHECKS_ENV, raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    assert not strict()
+    with exercise("Exercise 7"):
+        check_close(..., 1.0, name="answer", hint="h")
+        print("not reached")
+    assert capsys.readouterr().out == "✘ Exercise 7 · Not yet: answer is still empty; fill in the cell above. Hint: h\n"
+
+
+@pytest.mark.parametrize("variable, value", [(CHECKS_ENV, "strict"), ("NBGRADER_EXECUTION", "autograde")])
+def test_strict_mode_raises_with_the_exercise_named(monkeypatch, variable, value):
+    monkeypatch.delenv(CHECKS_ENV, raising=False)
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.setenv(variable, value)
+    assert strict()
+    with pytest.raises(ExerciseError, match="Exercise 2: Not yet. wrong sign"):
+        with exercise("Exercise 2"):
+            check(False, success="", hint="wrong sign")
+
+
+def test_exercise_leaves_other_errors_alone(monkeypatch):
+    monkeypatch.delenv(CHECKS_ENV, raising=False)
+    with pytest.raises(ZeroDivisionError):
+        with exercise("Exercise 3"):
+            1 / 0

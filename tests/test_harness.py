@@ -2,7 +2,8 @@
 
 Small notebooks, each broken in one way, are put in a folder of their own, and
 ``tests/test_notebooks.py`` is run on that folder in a separate pytest process, as ``make test``
-runs it on ``notebooks/``: executed in the default profile, a smoke run replayed.
+runs it on ``notebooks/``: executed in the default profile, the student copy run in the smoke
+profile and replayed.
 """
 
 import os
@@ -33,7 +34,24 @@ CASES = {
     "download": (['import urllib.request\nurllib.request.urlopen("http://example.org/data.zip", timeout=5)'],
                  "MedLab runs offline"),
     "no_parameters": (None, "no cell is tagged 'parameters'"),
+    "exercise": ([("md", "### Exercise 1: the answer"), ("solution", "answer_value = 42"),
+                  'from medlab.exercises import check, exercise\nwith exercise("Exercise 1"):\n'
+                  '    check(answer_value == 42, success="right", hint="6 × 7")'], None),
+    "wrong_solution": ([("md", "### Exercise 1: the answer"), ("solution", "answer_value = 41"),
+                        'from medlab.exercises import check, exercise\nwith exercise("Exercise 1"):\n'
+                        '    check(answer_value == 42, success="right", hint="6 × 7")'], "Exercise 1: Not yet. 6 × 7"),
+    "hollow_check": ([("md", "### Exercise 1: the answer"), ("solution", "answer_value = 42"),
+                      'from medlab.exercises import check, exercise\nwith exercise("Exercise 1"):\n'
+                      '    check(answer_value is not None, success="right", hint="6 × 7")'], "hollow"),
 }
+
+
+def _cell(spec):
+    """A code cell from its source; ("md", text) is a Markdown cell, ("solution", code) a worked solution."""
+    if isinstance(spec, str):
+        return new_code_cell(spec)
+    kind, source = spec
+    return new_markdown_cell(source) if kind == "md" else new_code_cell(source, metadata={"tags": [kind]})
 
 
 def _notebook(cells):
@@ -41,7 +59,7 @@ def _notebook(cells):
         body = [new_code_cell(PARAMETERS), new_code_cell("print(PROFILE)")]
     else:
         parameters = new_code_cell(PARAMETERS, metadata={"tags": ["parameters"]})
-        body = [parameters] + [new_code_cell(src) for src in cells]
+        body = [parameters] + [_cell(src) for src in cells]
     return new_notebook(cells=[new_markdown_cell("# harness case")] + body,
                         metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
 
@@ -60,7 +78,7 @@ def outcomes(tmp_path_factory):
            "MEDLAB_RESULTS_DIR": str(root / "results"), "MEDLAB_PROFILE": "default",
            "MEDLAB_REPLAY_PROFILE": "smoke"}
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", str(TESTS / "test_notebooks.py"), "-k", "notebook_runs or notebook_replays",
+        [sys.executable, "-m", "pytest", str(TESTS / "test_notebooks.py"), "-k", "notebook_runs or student_copy",
          "-p", "no:cacheprovider", f"--junitxml={junit}", "-q"],
         cwd=TESTS.parent, env=env, capture_output=True, text=True, timeout=600,
     )
@@ -75,7 +93,8 @@ def outcomes(tmp_path_factory):
             found[name] = ("failed", message)
         else:
             found.setdefault(name, ("passed", ""))
-    assert all(t == {"test_notebook_runs", "test_notebook_replays"} for t in tests.values()), tests
+    assert all(t == {"test_notebook_runs", "test_student_copy_runs_with_every_check_not_yet"}
+               for t in tests.values()), tests
     return found
 
 

@@ -29,7 +29,7 @@ def good_notebook():
     ]
     for _ in range(3):
         cells += [new_code_cell("answer = 1", metadata={"tags": ["solution"]}),
-                  new_code_cell('check_close(answer, 1, name="answer")')]
+                  new_code_cell('with exercise("Exercise 1"):\n    check_close(answer, 1, name="answer")')]
     cells += [
         new_code_cell('claim(session, "total", x.sum(), at_least=2.5)\nrecord(session, size=3)'),
         new_markdown_cell("## Summary\n\n- ...\n\n**Further reading**: ..."),
@@ -71,6 +71,8 @@ CASES = {
     "check not last": (lambda nb: _edit(_edit(nb, 4, "assert np.ones(3).sum() == 3"), 5, "y = 2"), "does not end with a check", None),
     "too few exercises": (lambda nb: _edit(nb, 9, metadata={}), "at least three exercises", None),
     "solution without check": (lambda nb: _edit(nb, 10, "print(answer)"), "not followed by a check cell", None),
+    "check outside exercise": (lambda nb: _edit(nb, 10, 'check_close(answer, 1, name="answer")'),
+                               "does not run inside 'with exercise", None),
     "no claim": (lambda nb: _edit(nb, 15, "record(session, total=3.0)"), "states no claim", None),
     "assert in outcome": (lambda nb: _edit(nb, 15, 'assert x.sum() == 3\nclaim(session, "t", 3.0, at_least=2)\nrecord(session, n=3)'),
                           "uses assert: state learning outcomes with claim", None),
