@@ -9,7 +9,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.medlab-installed
 PIP     := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: help install course test test-fast sweep lab strip student grading constraints clean
+.PHONY: help install course test test-fast sweep lab strip student grading site constraints clean
 
 help:
 	@echo "make course   execute every lab into build/ and write build/report.md (PROFILE=smoke|default|full)"
@@ -17,6 +17,7 @@ help:
 	@echo "make lab      open JupyterLab on notebooks/"
 	@echo "make student  write student copies (each worked solution replaced by a stub) into build/student/"
 	@echo "make grading  write an nbgrader course into build/grading/ (GRADING_PROFILE=smoke|default|full)"
+	@echo "make site     a static website of the executed labs (after make course) in build/site/"
 	@echo "make test-fast  the same tests with the labs in the smoke profile (for quick iteration)"
 	@echo "make sweep    every lab under seeds 0-4, other CPU kernels and one thread (build/sweep.md; about 2 hours on 2 cores)"
 
@@ -46,6 +47,9 @@ lab: $(STAMP)
 
 student: $(STAMP)
 	$(BIN)/python -m medlab.course student
+
+site: $(STAMP)
+	$(BIN)/python -m medlab.course site
 
 grading: $(STAMP)
 	$(BIN)/python -m medlab.course grading $(if $(GRADING_PROFILE),--profile $(GRADING_PROFILE))

@@ -9,6 +9,7 @@ From the command line::
     python -m medlab.course strip notebooks/*.ipynb        # clear outputs before committing
     python -m medlab.course student                        # student copies into build/student/
     python -m medlab.course grading --profile smoke        # an nbgrader course in build/grading/
+    python -m medlab.course site                           # build/executed/ -> build/site/ (a website)
 
 Executed copies go to ``build/executed/``, each lab's results to ``build/results/`` and the
 summary to ``build/report.md`` and ``build/report.json`` (``build`` is
@@ -205,7 +206,7 @@ def _literal(text: str) -> Any:
 
 
 def _parser() -> argparse.ArgumentParser:
-    """The command line: ``run``, ``sweep``, ``strip``, ``student`` and ``grading``."""
+    """The command line: ``run``, ``sweep``, ``strip``, ``student``, ``grading`` and ``site``."""
     parser = argparse.ArgumentParser(prog="python -m medlab.course", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="execute labs and write build/report.md")
@@ -240,6 +241,10 @@ def _parser() -> argparse.ArgumentParser:
     gr.add_argument("--notebook-dir", default="notebooks", type=Path)
     gr.add_argument("--course-dir", default=None, type=Path, help="default: <build>/grading")
     gr.add_argument("--profile", default=None, choices=PROFILES, help="the profile the class runs (default: the lab's own)")
+    si = sub.add_parser("site", help="write a static website of the executed labs into <build>/site")
+    si.add_argument("notebooks", nargs="*", help="lab names (default: all)")
+    si.add_argument("--notebook-dir", default="notebooks", type=Path)
+    si.add_argument("--build-dir", default=None, type=Path, help="default: $MEDLAB_BUILD_DIR, else build/")
     return parser
 
 
@@ -265,6 +270,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = args.out or paths.build_dir() / "student"
         for path in student.write_student_copies(chosen, out):
             print(path)
+        return 0
+
+    if args.command == "site":
+        from medlab import site
+
+        _chosen(find_notebooks(args.notebook_dir), args.notebooks, args.notebook_dir)  # names known
+        readme = args.notebook_dir.resolve().parent / "README.md"
+        try:
+            pages = site.build_site(notebook_dir=args.notebook_dir, executed_dir=args.build_dir / "executed",
+                                    site_dir=args.build_dir / "site", readme=readme,
+                                    report=args.build_dir / "report.md", only=args.notebooks)
+        except site.SiteError as exc:
+            print(f"make site: {exc}", file=sys.stderr)
+            return 1
+        print(f"{len(pages) - 1} lab pages; open {pages[0]}")
         return 0
 
     if args.command == "grading":

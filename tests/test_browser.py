@@ -138,3 +138,39 @@ def test_the_window_viewer_follows_its_slider_in_chromium(jupyterlab, tmp_path):
     assert first.shape == second.shape and first.std() > 5, "the live view shows no image"
     assert np.abs(first - second).mean() > 1.0, "moving the slice slider did not change the image"
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.slow
+def test_the_course_site_typesets_maths_offline_in_chromium(tmp_path):
+    """A page of the site, opened from disk: MathJax (the site's own copy) typesets the maths and
+    nothing is requested from the network."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    executable = _browser()
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    from medlab.site import build_site
+
+    nb = new_notebook(cells=[new_markdown_cell("# 01 · Maths\n\nThe sigmoid $\\sigma(z) = 1 / (1 + e^{-z})$ and\n\n"
+                                               "$$L = -\\frac{1}{N}\\sum_i y_i \\log p_i.$$"),
+                             new_code_cell('PROFILE = "default"', metadata={"tags": ["parameters"]})])
+    for folder in ("notebooks", "executed"):
+        (tmp_path / folder).mkdir()
+        nbformat.write(nb, tmp_path / folder / "01_maths.ipynb")
+    build_site(notebook_dir=tmp_path / "notebooks", executed_dir=tmp_path / "executed", site_dir=tmp_path / "site")
+    remote, problems = [], []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.on("request", lambda r: remote.append(r.url) if r.url.startswith(("http:", "https:")) else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        try:
+            page.goto((tmp_path / "site" / "01_maths.html").as_uri())
+            page.wait_for_function("() => document.querySelectorAll('.MathJax, .MathJax_Display').length >= 2",
+                                   timeout=60_000)
+            page.wait_for_timeout(1000)
+            text = page.locator("body").inner_text()
+        finally:
+            browser.close()
+    assert "Math Processing Error" not in text and "\\frac" not in text, "MathJax left the maths untypeset"
+    assert not remote, f"the page fetched from the network: {remote}"
+    assert not problems, problems
