@@ -158,6 +158,9 @@ def run_course(
     from medlab.exercises import CHECKS_ENV  # here: `strip` must not import NumPy
 
     os.environ.setdefault(CHECKS_ENV, "strict")  # the worked solutions must pass their checks
+    # PyTorch's profiler (lab 10) logs trace markers, and on a CPU-only machine a failed GPU probe,
+    # from C++ straight to this terminal, through the progress bar; its messages stay in the lab.
+    os.environ.setdefault("KINETO_LOG_LEVEL", "6")
     notebooks = _chosen(find_notebooks(notebook_dir), only, notebook_dir)
     entries = []
     for path in tqdm(notebooks, desc=f"labs ({profile})", unit="lab"):

@@ -162,3 +162,20 @@ def test_run_course_makes_exercise_checks_strict_unless_told(labs, tmp_path, mon
     monkeypatch.setenv(CHECKS_ENV, "practice")
     course.run_course(labs, tmp_path / "build", profile="smoke", only=["01_good"])
     assert os.environ[CHECKS_ENV] == "practice"
+
+
+PROFILED = """
+import torch
+from torch.profiler import ProfilerActivity, profile
+with profile(activities=[ProfilerActivity.CPU]):
+    torch.ones(3).sum()
+"""
+
+
+def test_the_profiler_writes_nothing_through_the_progress_bar(labs, tmp_path, capfd, monkeypatch):
+    monkeypatch.setenv("KINETO_LOG_LEVEL", "0")
+    monkeypatch.delenv("KINETO_LOG_LEVEL")  # restored after the test, as run_course sets it
+    nbformat.write(_lab(PROFILED), labs / "03_profiled.ipynb")
+    [entry] = course.run_course(labs, tmp_path / "build", profile="smoke", only=["03_profiled"])
+    err = capfd.readouterr().err
+    assert entry["status"] == "ok" and "profiler_start" not in err and "gpuGetDeviceCount" not in err, err
