@@ -81,14 +81,16 @@ def exercise(title: str) -> Iterator[None]:
 def filled_in(value: Any, *, name: str, hint: str = "") -> Any:
     """Return ``value``, or raise "Not yet: … still empty" if it is a stub's ``...`` or ``None``.
 
+    The hint is kept for an answer that is there but wrong: shown to an empty answer, it would
+    give the exercise away before the learner has tried (``hint`` is accepted, and not shown).
+
     >>> filled_in(3, name="n_windows")
     3
 
     Taught in lab 00 (How to use this workbook).
     """
     if _missing(value):
-        tail = f" Hint: {hint}" if hint else ""
-        raise ExerciseError(f"Not yet: {name} is still empty; fill in the cell above.{tail}")
+        raise ExerciseError(f"Not yet: {name} is still empty; fill in the cell above.")
     return value
 
 

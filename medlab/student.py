@@ -88,13 +88,27 @@ def _loaded_names(source: str) -> set[str]:
     return {n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
+GIVEN_MODULES = frozenset({"np", "numpy", "torch", "math"})
+"""Names a *given* may use: an assignment built only from literals and these modules' functions
+(``raw = np.array([0, 24, 1064])``) is data the task states, and stays in the stub."""
+
+
+def _is_given(statement: ast.stmt, wanted: set[str]) -> bool:
+    if not isinstance(statement, ast.Assign) or len(statement.targets) != 1 or not isinstance(statement.targets[0], ast.Name):
+        return False
+    if any(t.id in wanted for t in statement.targets):
+        return False  # an answer, not a given
+    return {n.id for n in ast.walk(statement.value) if isinstance(n, ast.Name)} <= GIVEN_MODULES
+
+
 def stub(solution: str, check: str) -> str:
     """The stub for a solution cell: the functions and values its check reads, left empty.
 
-    A function keeps its signature and docstring; a value becomes ``...``. Names the solution
+    A function keeps its signature and docstring; a value becomes ``...``. Data the task gives
+    (an assignment of literals, see :data:`GIVEN_MODULES`) stays as it is; names the solution
     uses only on its way to the answer are left out.
 
-    >>> print(stub("import math\\ndef area(r):\\n    return math.pi * r ** 2\\nscale = 2\\ntotal = area(scale)",
+    >>> print(stub("import math\\ndef area(r):\\n    return math.pi * r ** 2\\nscale = abs(-2)\\ntotal = area(scale)",
     ...            "check_close(area(1.0), 3.14159, name='area')\\ncheck_close(total, 12.566, name='total')"))
     def area(r):
         ...  # your code
@@ -107,7 +121,9 @@ def stub(solution: str, check: str) -> str:
     seen: set[str] = set()
     lines = solution.splitlines()
     for statement in tree.body:
-        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        if _is_given(statement, wanted):
+            parts.append(("given", "\n".join(lines[statement.lineno - 1:statement.end_lineno])))
+        elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
             if statement.name not in wanted or statement.name in seen:
                 continue
             seen.add(statement.name)
@@ -125,11 +141,11 @@ def stub(solution: str, check: str) -> str:
                 if name in wanted and name not in seen:
                     seen.add(name)
                     parts.append(("value", f"{name} = ...  # your code"))
-    if not parts:
+    if not any(kind != "given" for kind, _ in parts):
         raise ExerciseLayoutError("the check reads nothing that the solution defines")
     text = parts[0][1]
     for (before, _), (kind, part) in zip(parts, parts[1:]):  # functions stand apart, values together
-        text += ("\n" if before == kind == "value" else "\n\n") + part
+        text += ("\n" if before != "function" and kind != "function" else "\n\n") + part
     return text
 
 

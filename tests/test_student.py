@@ -31,6 +31,12 @@ def test_names_inside_comprehensions_and_with_blocks():
     assert stub(solution, check) == "expected = ...  # your code\nidx = ...  # your code"
 
 
+def test_data_the_task_gives_stays_in_the_stub():
+    solution = "raw = np.array([0, 24, 1064])\nslope = 1.0\nhu = raw * slope - 1024\nscale = hu.max()"
+    assert stub(solution, "check_close(hu, [-1024, -1000, 40], name='hu')") == (
+        "raw = np.array([0, 24, 1064])\nslope = 1.0\nhu = ...  # your code")
+
+
 def test_a_check_that_reads_nothing_of_the_solution_is_an_error():
     with pytest.raises(ExerciseLayoutError, match="reads nothing"):
         stub("x = 1", "check(True, success='', hint='')")
