@@ -39,27 +39,46 @@ _guard = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_guard)
 
 
-# The longest tests first (seconds on two single-thread workers, roughly), so that with
-# `make test WORKERS=2` no worker is left running a long lab at the end while the other idles.
-_LONGEST_FIRST = (
-    "test_notebook_runs[04_transfer_learning]",
-    "test_notebook_runs[05_segmentation]",
-    "test_notebook_runs[03_cnn_from_scratch]",
-    "test_notebook_runs[08_interpretability_robustness]",
-    "test_notebook_runs[06_detection]",
-    "test_notebook_runs[07_evaluation]",
-    "test_notebook_runs[09_registration]",
-    "test_student_copy_runs_with_every_check_not_yet[10_scaling_out]",
-    "test_notebook_runs[10_scaling_out]",
-    "test_student_copy_runs_with_every_check_not_yet[08_interpretability_robustness]",
-)
+# Seconds each slow test took in `make test` with two single-thread workers (a fresh clone's run;
+# they vary by a quarter between runs). pytest-xdist's worksteal hands each worker a contiguous
+# share of the collected tests and later steals from the back of a queue, so the slow tests are
+# shared out here: each worker's share starts with its slow tests, assigned longest first to the
+# share with the least work so far, and its quick tests come after them, to be stolen at the end.
+_SECONDS = {
+    "test_notebook_runs[04_transfer_learning]": 348,
+    "test_notebook_runs[05_segmentation]": 282,
+    "test_notebook_runs[03_cnn_from_scratch]": 265,
+    "test_notebook_runs[08_interpretability_robustness]": 259,
+    "test_notebook_runs[06_detection]": 258,
+    "test_notebook_runs[09_registration]": 212,
+    "test_student_copy_runs_with_every_check_not_yet[08_interpretability_robustness]": 199,
+    "test_notebook_runs[10_scaling_out]": 178,
+    "test_notebook_runs[07_evaluation]": 152,
+    "test_student_copy_runs_with_every_check_not_yet[10_scaling_out]": 147,
+    "test_student_copy_runs_with_every_check_not_yet[04_transfer_learning]": 68,
+    "test_transfer_lab_on_real_medmnist_meets_its_claims[pneumoniamnist": 58,
+    "test_student_copy_runs_with_every_check_not_yet[03_cnn_from_scratch]": 55,
+    "test_harness_detects_every_kind_of_breakage": 52,
+}
+_SLOW_DEFAULT_S, _QUICK_S = 20, 0.05
+
+
+def _seconds(item) -> float:
+    for name, seconds in _SECONDS.items():
+        if name in item.nodeid:
+            return seconds
+    return _SLOW_DEFAULT_S if item.get_closest_marker("slow") else _QUICK_S
 
 
 def pytest_collection_modifyitems(config, items):
-    def rank(item):
-        for k, name in enumerate(_LONGEST_FIRST):
-            if name in item.nodeid:
-                return k
-        return len(_LONGEST_FIRST) + (0 if item.get_closest_marker("slow") else 1)
-
-    items.sort(key=rank)  # stable: the rest keep their order, slow tests before quick ones
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))  # set in the workers, which collect
+    ordered = sorted(items, key=_seconds, reverse=True)  # stable
+    n = len(ordered)
+    bounds = [w * n // workers for w in range(workers + 1)]
+    room = [bounds[w + 1] - bounds[w] for w in range(workers)]
+    shares, load = [[] for _ in range(workers)], [0.0] * workers
+    for item in ordered:  # longest first, each to the share with the least work that has room
+        w = min((w for w in range(workers) if len(shares[w]) < room[w]), key=lambda w: load[w])
+        shares[w].append(item)
+        load[w] += _seconds(item)
+    items[:] = [item for share in shares for item in share]
