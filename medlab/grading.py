@@ -29,7 +29,7 @@ from pathlib import Path
 
 import nbformat
 
-from medlab.course import parameters_cell
+from medlab.course import parameters_cell, strip_outputs
 from medlab.profiles import check_profile
 from medlab.student import find_exercises, stub
 
@@ -65,7 +65,7 @@ def nbgrader_source(nb: nbformat.NotebookNode, *, lab: str, profile: str | None 
     ``profile`` (if given) replaces ``PROFILE`` in the parameters cell, so the class runs and is
     graded in that profile (``"smoke"`` for a quick class check, ``"default"`` for the lab itself).
     """
-    source = deepcopy(nb)
+    source = strip_outputs(deepcopy(nb))
     if profile is not None:
         check_profile(profile)
         cell = source.cells[parameters_cell(source)]
@@ -83,9 +83,6 @@ def nbgrader_source(nb: nbformat.NotebookNode, *, lab: str, profile: str | None 
         check.metadata["nbgrader"] = {"grade": True, "grade_id": _grade_id(lab, ex.title, "check"), "locked": True,
                                       "points": 1, "schema_version": SCHEMA_VERSION, "solution": False,
                                       "task": False}
-    for cell in source.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
     return source
 
 

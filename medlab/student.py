@@ -28,6 +28,8 @@ from pathlib import Path
 
 import nbformat
 
+from medlab.course import strip_outputs
+
 SOLUTION_TAG = "solution"
 ANSWER_TAG = "answer"
 """Tag of a stub cell in a student copy (where the learner writes)."""
@@ -166,10 +168,7 @@ def student_copy(nb: nbformat.NotebookNode, *, name: str = "notebook") -> nbform
         tags = check.metadata.setdefault("tags", [])
         if CHECK_TAG not in tags:
             tags.append(CHECK_TAG)
-    for cell in copy.cells:
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    return copy
+    return strip_outputs(copy)
 
 
 def write_student_copies(notebooks: list[Path], out_dir: Path) -> list[Path]:
