@@ -105,7 +105,7 @@ def _autocast(device: torch.device, amp: bool):
 
 
 def train_one_epoch(model: torch.nn.Module, loader: Iterable, *, loss_fn: Callable, optimizer: torch.optim.Optimizer,
-                    device: torch.device, regularizer: Callable[[torch.nn.Module], torch.Tensor] | None = None,
+                    device: torch.device | str, regularizer: Callable[[torch.nn.Module], torch.Tensor] | None = None,
                     augment: Callable[[torch.Tensor], torch.Tensor] | None = None, scheduler: Any | None = None,
                     amp: bool = False, scaler: torch.amp.GradScaler | None = None) -> float:
     """One pass over ``loader``: forward, loss (+ ``regularizer(model)``), backward, step.
@@ -117,6 +117,7 @@ def train_one_epoch(model: torch.nn.Module, loader: Iterable, *, loss_fn: Callab
 
     Taught in lab 03, section 3 (The training loop).
     """
+    device = torch.device(device)
     model.train()
     total, count = 0.0, 0
     for batch in loader:
@@ -147,6 +148,7 @@ def train_one_epoch(model: torch.nn.Module, loader: Iterable, *, loss_fn: Callab
 @torch.no_grad()
 def _run(model, loader, device, *, amp=False, loss_fn=None):
     """Outputs and targets over ``loader`` (CPU tensors) and the mean loss if ``loss_fn`` is given."""
+    device = torch.device(device)
     model.eval()
     outputs, targets, total, count = [], [], 0.0, 0
     for batch in loader:
@@ -161,7 +163,7 @@ def _run(model, loader, device, *, amp=False, loss_fn=None):
     return torch.cat(outputs), torch.cat(targets), (total / max(count, 1) if loss_fn is not None else None)
 
 
-def predict(model: torch.nn.Module, loader: Iterable, *, device: torch.device, amp: bool = False
+def predict(model: torch.nn.Module, loader: Iterable, *, device: torch.device | str, amp: bool = False
             ) -> tuple[np.ndarray, np.ndarray]:
     """Model outputs and targets over ``loader``, as NumPy arrays (outputs squeezed to ``(N,)``
     for single-output models).
@@ -174,7 +176,7 @@ def predict(model: torch.nn.Module, loader: Iterable, *, device: torch.device, a
     return outputs.numpy(), targets.numpy()
 
 
-def evaluate(model: torch.nn.Module, loader: Iterable, *, loss_fn: Callable, device: torch.device,
+def evaluate(model: torch.nn.Module, loader: Iterable, *, loss_fn: Callable, device: torch.device | str,
              metric: Metric | None = None, score: Callable[[torch.Tensor], torch.Tensor] | None = None,
              amp: bool = False) -> tuple[float, float | None]:
     """Mean loss over ``loader`` and, if given, ``metric(targets, score(outputs))``.
@@ -207,7 +209,7 @@ def fit(
     *,
     loss_fn: Callable,
     optimizer: torch.optim.Optimizer,
-    device: torch.device,
+    device: torch.device | str,
     epochs: int,
     metric: Metric | None = None,
     score: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -245,6 +247,7 @@ def fit(
     if scheduler_interval not in ("epoch", "batch"):
         raise ValueError(f"scheduler_interval must be 'epoch' or 'batch', got {scheduler_interval!r}")
     per_batch = scheduler if scheduler_interval == "batch" else None
+    device = torch.device(device)  # "cpu", "cuda:0" or a torch.device
     use_amp = (device.type == "cuda") if amp == "auto" else bool(amp)
     scaler = torch.amp.GradScaler("cuda") if (use_amp and device.type == "cuda") else None
     model.to(device)

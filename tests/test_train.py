@@ -43,6 +43,19 @@ def test_fit_learns_and_records_history():
     assert auc == pytest.approx(history.best)  # the best epoch's weights were restored
 
 
+def test_a_device_may_be_named_by_a_string():
+    results = []
+    for device in ("cpu", DEVICE):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(4, 1)
+        train, val = loaders()
+        fit(model, train, val, loss_fn=bce, optimizer=torch.optim.SGD(model.parameters(), 0.1), device=device,
+            epochs=2, progress=False)
+        results.append((predict(model, val, device=device)[0], evaluate(model, val, loss_fn=bce, device=device)[0]))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1] == results[1][1]
+
+
 def test_early_stopping_and_restoring_the_best_epoch():
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 1)
